@@ -8,8 +8,8 @@ PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
 STAGE ?= dev
 LAYER_DIR := build/lambda-deps
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 
 .PHONY: help setup synth test lint format typecheck train-local audit bench clean
 

@@ -1,0 +1,157 @@
+"""Private network: isolated subnets only, flow logs, closed default security group, and the
+VPC endpoints every job and function needs, from one table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    construct_id: str
+    service: str  # the part after com.amazonaws.<region>.
+    why: str
+
+
+# The VPC has no route to the internet: every AWS API used from inside it needs an endpoint.
+INTERFACE_ENDPOINTS: tuple[EndpointSpec, ...] = (
+    EndpointSpec("Bedrock", "bedrock", "customization / import jobs, provisioned throughput"),
+    EndpointSpec("BedrockRuntime", "bedrock-runtime", "evaluation calls Converse / InvokeModel"),
+    EndpointSpec("Sts", "sts", "SDK credential and identity calls"),
+    EndpointSpec("Logs", "logs", "Lambda and job logs"),
+    EndpointSpec("States", "states", "API Lambda starts and describes executions"),
+    EndpointSpec("Kms", "kms", "envelope encryption from inside the VPC"),
+    EndpointSpec("SageMakerApi", "sagemaker.api", "container training jobs"),
+    EndpointSpec("EcrApi", "ecr.api", "training image pulls"),
+    EndpointSpec("EcrDkr", "ecr.dkr", "training image pulls"),
+    EndpointSpec("Sns", "sns", "run notifications"),
+    EndpointSpec("Events", "events", "run result events"),
+    EndpointSpec("XRay", "xray", "Lambda traces"),
+)
+
+# ECR stores image layers in this AWS-owned bucket; image pulls through the gateway need it.
+ECR_LAYER_BUCKET = "prod-{region}-starport-layer-bucket"
+
+
+class PrivateNetwork(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cidr: str,
+        az_count: int,
+        log_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(cidr),
+            max_azs=az_count,
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=20
+                )
+            ],
+            restrict_default_security_group=True,
+        )
+        flow_log_group = logs.LogGroup(
+            self,
+            "FlowLogGroup",
+            encryption_key=log_key,
+            retention=log_retention,
+            removal_policy=removal_policy,
+        )
+        self.flow_log = self.vpc.add_flow_log(
+            "FlowLogs",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+
+        self.endpoint_security_group = ec2.SecurityGroup(
+            self,
+            "EndpointSecurityGroup",
+            vpc=self.vpc,
+            description="VPC interface endpoints: HTTPS from inside the VPC only",
+            allow_all_outbound=False,
+        )
+        self.endpoint_security_group.add_ingress_rule(
+            # The literal CIDR (not the VPC's CidrBlock attribute) keeps the rule checkable by cdk-nag.
+            ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
+        )
+        self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+        for spec in INTERFACE_ENDPOINTS:
+            self.interface_endpoints[spec.service] = self.vpc.add_interface_endpoint(
+                spec.construct_id,
+                service=ec2.InterfaceVpcEndpointAwsService(spec.service),
+                private_dns_enabled=True,
+                security_groups=[self.endpoint_security_group],
+                open=False,
+                subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            )
+        self.s3_endpoint = self.vpc.add_gateway_endpoint(
+            "S3", service=ec2.GatewayVpcEndpointAwsService.S3
+        )
+
+        # Security group for the project's functions and jobs: egress to the endpoints only.
+        self.workload_security_group = ec2.SecurityGroup(
+            self,
+            "WorkloadSecurityGroup",
+            vpc=self.vpc,
+            description="Pipeline Lambdas and Bedrock/SageMaker jobs: HTTPS to endpoints only",
+            allow_all_outbound=False,
+        )
+        self.workload_security_group.add_egress_rule(
+            self.endpoint_security_group, ec2.Port.tcp(443), "HTTPS to interface endpoints"
+        )
+        # S3 is reached through the gateway endpoint, whose addresses are the region's managed
+        # prefix list (looked up at synth time and committed in cdk.context.json).
+        s3_prefix_list = ec2.PrefixList.from_lookup(
+            self, "S3PrefixList", prefix_list_name=f"com.amazonaws.{Stack.of(self).region}.s3"
+        )
+        self.workload_security_group.add_egress_rule(
+            ec2.Peer.prefix_list(s3_prefix_list.prefix_list_id), ec2.Port.tcp(443), "HTTPS to S3"
+        )
+        # Distributed training: NCCL / torchrun between the job's own instances.
+        self.workload_security_group.add_ingress_rule(
+            self.workload_security_group, ec2.Port.all_tcp(), "Training instances of one job"
+        )
+        self.workload_security_group.add_egress_rule(
+            self.workload_security_group, ec2.Port.all_tcp(), "Training instances of one job"
+        )
+
+    def restrict_s3_endpoint(self, *, bucket_arns: list[str]) -> None:
+        """Gateway endpoint policy: the project's buckets and ECR's layer bucket, nothing else."""
+        stack = Stack.of(self)
+        self.s3_endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid="ProjectBuckets",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject*", "s3:PutObject*", "s3:ListBucket*", "s3:DeleteObject",
+                         "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+                         "s3:GetBucketLocation"],
+                resources=[*bucket_arns, *[f"{arn}/*" for arn in bucket_arns]],
+                conditions={"StringEquals": {"aws:PrincipalAccount": stack.account}},
+            )
+        )  # fmt: skip
+        self.s3_endpoint.add_to_policy(
+            iam.PolicyStatement(
+                sid="EcrImageLayers",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject"],
+                resources=[
+                    f"arn:{stack.partition}:s3:::{ECR_LAYER_BUCKET.format(region=stack.region)}/*"
+                ],
+            )
+        )

@@ -1,0 +1,75 @@
+"""cdk-nag packs and every acknowledgment of a finding, in one place.
+
+Each acknowledgment names one finding (the granular ``Rule[Finding]`` id where the pack gives one)
+on one construct, with a reason a reviewer can check against the template. The functions below are
+the only callers of ``Validations.acknowledge`` in the project; stacks call them once, at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, App, Validations
+from cdk_nag import (
+    AwsSolutionsChecks,
+    HIPAASecurityChecks,
+    NIST80053R5Checks,
+    PCIDSS321Checks,
+    ServerlessChecks,
+)
+from constructs import IConstruct
+
+if TYPE_CHECKING:
+    from stacks.data_stack import DataStack
+
+PACKS = (
+    AwsSolutionsChecks,
+    HIPAASecurityChecks,
+    NIST80053R5Checks,
+    PCIDSS321Checks,
+    ServerlessChecks,
+)
+# Rule prefixes of the compliance packs that share rule names (HIPAA, NIST 800-53 R5, PCI DSS).
+COMPLIANCE_PACKS = ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
+
+INLINE_POLICY_REASON = (
+    "The policy is CDK's per-role default policy holding grants scoped to this role's own "
+    "resources; an inline policy keeps a strict one-to-one lifecycle with the role, which AWS "
+    "recommends for permissions that must never be attached to another principal."
+)
+REPLICATION_REASON = (
+    "No cross-region replication: Bedrock reads datasets and writes artifacts only in the stage's "
+    "region, every object is reproducible from the team's source data and the pipeline, and "
+    "versioning with noncurrent-version retention protects against deletion and overwrite."
+)
+
+
+def register_nag_packs(app: App) -> None:
+    """Run every pack as a policy-validation plugin: synthesis fails on any unacknowledged finding."""
+    Validations.of(app).add_plugins(*(pack(app) for pack in PACKS))
+
+
+def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def acknowledge_compliance(scope: IConstruct, rule: str, reason: str) -> None:
+    """The same rule in the three compliance packs (each reports it under its own prefix)."""
+    for pack in COMPLIANCE_PACKS:
+        acknowledge(scope, f"{pack}-{rule}", reason)
+
+
+def acknowledge_inline_policies(roles: Iterable[IConstruct]) -> None:
+    for role in roles:
+        policy = role.node.try_find_child("DefaultPolicy")
+        if policy is not None:
+            acknowledge_compliance(policy.node.default_child or policy, "IAMNoInlinePolicy",
+                                   INLINE_POLICY_REASON)  # fmt: skip
+
+
+def acknowledge_data_stack(stack: DataStack) -> None:
+    for bucket in stack.buckets.all_buckets:
+        acknowledge_compliance(bucket, "S3BucketReplicationEnabled", REPLICATION_REASON)
+    flow_log_role = stack.network.flow_log.node.find_child("IAMRole")
+    acknowledge_inline_policies([flow_log_role])

@@ -1,0 +1,61 @@
+"""Builds the CDK app for one stage: the same code path for `cdk synth`, tests and the audit."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App, Environment, Tags
+
+from stacks.config import StageConfig, load_stage
+from stacks.data_stack import DataStack
+from stacks.nag import register_nag_packs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def file_context() -> dict[str, Any]:
+    """Feature flags from cdk.json and the committed lookups from cdk.context.json: what the CDK
+    CLI would pass, for apps built outside it (tests, audit)."""
+    context: dict[str, Any] = dict(json.loads((ROOT / "cdk.json").read_text())["context"])
+    lookups = ROOT / "cdk.context.json"
+    if lookups.is_file():
+        context.update(json.loads(lookups.read_text()))
+    return context
+
+
+@dataclass(frozen=True)
+class PipelineApp:
+    app: App
+    config: StageConfig
+    data: DataStack
+    stacks: tuple[Any, ...]
+
+
+def build_app(stage: str | None = None, *, outdir: str | None = None) -> PipelineApp:
+    under_cli = "CDK_CONTEXT_JSON" in os.environ or "CDK_OUTDIR" in os.environ
+    if under_cli:
+        app = App()
+    else:
+        app = App(context=file_context(), outdir=outdir)
+    stage_name = stage or str(app.node.try_get_context("stage") or "dev")
+    config = load_stage(stage_name)
+    env = Environment(account=config.account, region=config.region)
+
+    data = DataStack(app, f"{config.prefix}-data", config=config, env=env)
+    stacks: list[Any] = [data]
+    try:
+        from stacks.workflow_stack import WorkflowStack
+    except ModuleNotFoundError as exc:  # the stateless stack lands after the foundation
+        if exc.name != "stacks.workflow_stack":
+            raise
+    else:
+        stacks.append(WorkflowStack(app, f"{config.prefix}-workflow", config=config, data=data, env=env))
+
+    for key, value in {**config.tags, "stage": config.name}.items():
+        Tags.of(app).add(key, value)
+    register_nag_packs(app)
+    return PipelineApp(app=app, config=config, data=data, stacks=tuple(stacks))
