@@ -21,6 +21,7 @@ from cdk_nag import (
 from constructs import IConstruct
 
 if TYPE_CHECKING:
+    from stacks.constructs.function import PipelineFunction
     from stacks.data_stack import DataStack
 
 PACKS = (
@@ -73,3 +74,36 @@ def acknowledge_data_stack(stack: DataStack) -> None:
         acknowledge_compliance(bucket, "S3BucketReplicationEnabled", REPLICATION_REASON)
     flow_log_role = stack.network.flow_log.node.find_child("IAMRole")
     acknowledge_inline_policies([flow_log_role])
+
+
+def acknowledge_function(fn: PipelineFunction) -> None:
+    """The findings every PipelineFunction carries by design."""
+    policy = fn.role.node.find_child("DefaultPolicy")
+    acknowledge(
+        policy,
+        "AwsSolutions-IAM5[Resource::*]",
+        "Only ec2:*NetworkInterface*/DescribeSubnets (Lambda's VPC ENI management) and "
+        "xray:PutTraceSegments/PutTelemetryRecords (active tracing) use Resource '*': neither "
+        "service supports resource-level permissions for these actions. Scoped to the region.",
+    )
+    acknowledge(
+        policy,
+        f"AwsSolutions-IAM5[Resource::<{_logical_id(fn.log_group)}.Arn>:*]",
+        "Log streams of the function's own log group: stream names are created by Lambda at run "
+        "time, so the group's ARN ends in ':*'.",
+    )
+    acknowledge_inline_policies([fn.role])
+    acknowledge(
+        fn.dead_letter_queue,
+        "Serverless-SQSRedrivePolicy",
+        "This queue is itself the function's dead-letter queue; a redrive target for it would "
+        "only move failed events further from the alarm that watches this queue.",
+    )
+
+
+def _logical_id(construct: IConstruct) -> str:
+    from aws_cdk import CfnElement, Stack
+
+    child = construct.node.default_child
+    assert isinstance(child, CfnElement)
+    return Stack.of(construct).resolve(child.logical_id)  # type: ignore[no-any-return]

@@ -1,0 +1,177 @@
+"""One Lambda function of the pipeline, with the project's secure defaults in one place.
+
+Every function: the latest Python runtime on arm64, the ``lambdas`` package as code and the pinned runtime
+dependencies as a layer, in the isolated subnets behind the workload security group, X-Ray
+tracing, a KMS-encrypted log group with retention, KMS-encrypted environment, an encrypted
+dead-letter queue, reserved concurrency, and its own role whose policy names resources.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import BundlingOptions, DockerImage, Duration, ILocalBundling, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.nag import acknowledge_function
+
+ROOT = Path(__file__).resolve().parents[2]
+LAMBDAS_DIR = ROOT / "lambdas"
+LAYER_DIR = ROOT / "build" / "lambda-deps"
+# The latest Python runtime (cdk-nag L1); the code is tested on 3.11, the oldest we support.
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+
+@jsii.implements(ILocalBundling)
+class _CopyPackage:
+    """Copies ``lambdas/`` into the asset as a package, so handlers import ``lambdas.core...``
+    exactly as tests do. Runs locally: synthesis needs no Docker."""
+
+    def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
+        shutil.copytree(
+            LAMBDAS_DIR,
+            Path(output_dir) / "lambdas",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt"),
+            dirs_exist_ok=True,
+        )
+        return True
+
+
+def lambda_code() -> lambda_.Code:
+    return lambda_.Code.from_asset(
+        str(LAMBDAS_DIR),
+        bundling=BundlingOptions(
+            image=DockerImage.from_registry("unused-local-bundling"), local=_CopyPackage()
+        ),
+        exclude=["__pycache__", "*.pyc"],
+    )
+
+
+class DependenciesLayer(Construct):
+    """The pinned runtime dependencies (``lambdas/requirements.txt``), built by ``make setup``."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        if not (LAYER_DIR / "python").is_dir():
+            raise FileNotFoundError(
+                f"{LAYER_DIR}/python is missing: run `make setup` to build the Lambda layer"
+            )
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=lambda_.Code.from_asset(str(LAYER_DIR), exclude=[".installed"]),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="Pinned runtime dependencies: aws-lambda-powertools, pydantic",
+        )
+
+
+class PipelineFunction(Construct):
+    """A function with the project's defaults. ``handler`` is a dotted path under ``lambdas``,
+    e.g. ``lambdas.validate.handler.handler``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        layer: lambda_.ILayerVersion,
+        vpc: ec2.IVpc,
+        security_group: ec2.ISecurityGroup,
+        key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        reserved_concurrency: int,
+        environment: dict[str, str] | None = None,
+        timeout: Duration = Duration.minutes(1),
+        memory_size: int = 512,
+        service_name: str = "bedrock-pipeline",
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=key,
+            retention=log_retention,
+            removal_policy=removal_policy,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{construct_id} function",
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn, f"{self.log_group.log_group_arn}:*"],
+            )
+        )
+        # Lambda manages the ENIs of a VPC function with the function's role; EC2's
+        # network-interface actions do not support resource-level permissions (Resource "*").
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ManageVpcNetworkInterfaces",
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:RequestedRegion": stack.region}},
+            )
+        )
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=removal_policy,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=lambda_code(),
+            handler=handler,
+            layers=[layer],
+            role=self.role,
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[security_group],
+            environment={
+                "POWERTOOLS_SERVICE_NAME": service_name,
+                "POWERTOOLS_METRICS_NAMESPACE": "BedrockCustomizationPipeline",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **(environment or {}),
+            },
+            environment_encryption=key,
+            timeout=timeout,
+            memory_size=memory_size,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            dead_letter_queue=self.dead_letter_queue,
+            reserved_concurrent_executions=reserved_concurrency,
+        )
+        acknowledge_function(self)
