@@ -1,0 +1,81 @@
+"""Bounded-memory record digests for duplicate and train/validation overlap checks.
+
+Records are never kept, only 8-byte BLAKE2b digests of their bytes. Up to `exact_cap` digests
+go into a dict with their first line (exact answers; ~130 bytes per entry, 1M ~ 130 MB). Past the
+cap, new digests go into a fixed-size Bloom filter (a bytearray, 64 MiB by default): memory
+stops growing, and a "seen" answer becomes probabilistic (false positives at about 1% near
+50M records, never false negatives). A 10 GB continued pre-training file of 1 KB records is
+~10M records: its first million are checked exactly, the rest probabilistically, inside a 1 GB
+Lambda. Callers report probabilistic hits as warnings, not errors.
+"""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+
+
+class DigestIndex:
+    def __init__(self, exact_cap: int = 1_000_000, bloom_bits: int = 1 << 29, hashes: int = 7):
+        self.exact_cap = exact_cap
+        self._exact: dict[int, int] = {}  # digest -> first line, for "same as line N" messages
+        self._bloom: bytearray | None = None
+        self._bloom_bits = bloom_bits
+        self._hashes = hashes
+        self.bloom_entries = 0
+
+    @property
+    def probabilistic(self) -> bool:
+        return self._bloom is not None
+
+    def __len__(self) -> int:
+        return len(self._exact) + self.bloom_entries
+
+    def add(self, key: int, line: int) -> int | None:
+        """Insert; return the first line it was seen on, 0 if new, None if probably seen."""
+        exact = self._exact
+        first = exact.get(key)
+        if first is not None:
+            return first
+        if len(exact) < self.exact_cap:
+            exact[key] = line
+            return 0
+        return None if self._bloom_add(key) else 0
+
+    def contains(self, key: int) -> int | None:
+        """The first line holding `key`; None if probably present (Bloom hit); 0 if absent."""
+        first = self._exact.get(key)
+        if first is not None:
+            return first
+        if self._bloom is not None and self._bloom_has(key):
+            return None
+        return 0
+
+    def _positions(self, key: int) -> list[int]:
+        # Double hashing (Kirsch-Mitzenmacher) from a second digest of the key.
+        h = blake2b(key.to_bytes(8, "little"), digest_size=16).digest()
+        a, b = int.from_bytes(h[:8], "little"), int.from_bytes(h[8:], "little") | 1
+        m = self._bloom_bits
+        return [(a + i * b) % m for i in range(self._hashes)]
+
+    def _bloom_has(self, key: int) -> bool:
+        bloom = self._bloom
+        assert bloom is not None
+        return all(bloom[p >> 3] & (1 << (p & 7)) for p in self._positions(key))
+
+    def _bloom_add(self, key: int) -> bool:
+        if self._bloom is None:
+            self._bloom = bytearray(self._bloom_bits // 8)
+        bloom = self._bloom
+        seen = True
+        for p in self._positions(key):
+            byte, bit = p >> 3, 1 << (p & 7)
+            if not bloom[byte] & bit:
+                seen = False
+                bloom[byte] |= bit
+        self.bloom_entries += 1
+        return seen
+
+
+def record_digest(raw: bytes) -> int:
+    """8-byte BLAKE2b of a record's bytes (trailing whitespace already stripped by the caller)."""
+    return int.from_bytes(blake2b(raw, digest_size=8).digest(), "little")

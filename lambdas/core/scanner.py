@@ -1,0 +1,230 @@
+"""The per-line loop of the dataset validator: parse, check and forget each record.
+
+Kept apart from the orchestration (lambdas.core.validation) because it is the hot path: locals
+instead of attribute lookups, one `json.loads`, hand-written dict checks, a character count and
+one BLAKE2b digest per line. A rule that fails raises `_Reject` (free on the happy path in
+Python 3.11) so the loop body stays short.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from lambdas.core.digests import DigestIndex, record_digest
+from lambdas.core.formats import (
+    Conversation,
+    DatasetFormat,
+    FormatCode,
+    FormatError,
+    detect_format,
+    parse_line,
+    to_conversation,
+)
+from lambdas.core.model_spec import DatasetLimits, ModelSpec, TokenEstimator
+from lambdas.core.sources import DataSource, parse_s3_uri
+from lambdas.core.validation_report import FileStats, Issue, IssueLog
+
+# No model accepts a record near this size (32K tokens at most, images by reference), so a
+# longer line is reported and skipped without being held in memory.
+MAX_LINE_BYTES = 16 << 20
+DEADLINE_CHECK_EVERY = 4096  # lines between clock reads
+_MISMATCH_HINTS = (FormatCode.UNKNOWN_FIELD, FormatCode.MISSING_FIELD, FormatCode.UNKNOWN_FORMAT)
+
+
+def estimate_tokens(texts: list[str], estimator: TokenEstimator) -> int:
+    """The registry's estimator over a record's texts (one text per turn, plus the system)."""
+    cpt = estimator.chars_per_token
+    total = estimator.turn_overhead * len(texts)
+    for text in texts:
+        if text.isascii():
+            total += -int(-len(text) // cpt)
+        else:
+            ascii_chars = len(text.encode("ascii", "ignore"))
+            total += -int(-ascii_chars // cpt) + len(text) - ascii_chars
+    return total
+
+
+class _Reject(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
+
+
+def _image_uris(record: Mapping[str, Any]) -> list[str]:
+    return [
+        block["image"]["source"]["s3Location"]["uri"]
+        for message in record["messages"]
+        for block in message["content"]
+        if "image" in block
+    ]
+
+
+class Scanner:
+    """Checks the records of one (model, customization); state is shared across the files."""
+
+    def __init__(
+        self, model: ModelSpec, limits: DatasetLimits, log: IssueLog, deadline: float | None
+    ) -> None:
+        self.model, self.limits, self.log, self.deadline = model, limits, log, deadline
+        self.fmt: DatasetFormat | None = limits.formats[0] if len(limits.formats) == 1 else None
+        self.probabilistic = False
+
+    def _first_format(self, record: Any, path: str, line: int) -> Conversation:
+        """Several formats allowed (container): the file's first valid record fixes the format."""
+        fmt = detect_format(record)
+        if fmt not in self.limits.formats:
+            raise FormatError(path, line, FormatCode.UNKNOWN_FORMAT, "", "")
+        conv = to_conversation(record, fmt, require_answer=self.limits.require_answer)
+        self.fmt = fmt
+        return conv
+
+    def _format_error(self, err: FormatError, record: Any, path: str, line: int) -> None:
+        """Report `err`, or FORMAT_MISMATCH when the record is simply another format."""
+        if record is not None and err.code in _MISMATCH_HINTS:
+            try:
+                actual: DatasetFormat | None = detect_format(record)
+            except FormatError:
+                actual = None
+            if actual is not None and actual is not self.fmt:
+                expected = self.fmt or " or ".join(self.limits.formats)
+                message = (
+                    f"record is in '{actual}' format; {self.model.model_id} expects '{expected}'"
+                )
+                self.log.add(Issue(path, line, "FORMAT_MISMATCH", message))
+                return
+        self.log.add(Issue(path, line, err.code, err.message, err.field))
+
+    def _rules(self, conv: Conversation, record: Any, bucket: str | None) -> int:
+        """The model's record rules beyond the schema; returns the token estimate."""
+        limits, model_id = self.limits, self.model.model_id
+        turns = conv.turns
+        if limits.single_turn and len(turns) > 2:
+            raise _Reject(
+                "MULTI_TURN_NOT_SUPPORTED",
+                f"{len(turns)} turns; {model_id} takes one user turn (and an optional "
+                "assistant turn) for this customization",
+            )
+        if conv.has_images:
+            if not limits.images:
+                raise _Reject("IMAGES_NOT_SUPPORTED", f"record has images; {model_id} is text-only")
+            if limits.images_in_dataset_bucket and bucket:
+                for uri in _image_uris(record):
+                    if parse_s3_uri(uri)[0] != bucket:
+                        raise _Reject(
+                            "IMAGE_BUCKET",
+                            f"image {uri} is outside the dataset's bucket s3://{bucket}; "
+                            f"{model_id} reads images only from there",
+                        )
+        texts = [t.text for t in turns]
+        if conv.system:
+            texts.append(conv.system)
+        if limits.reserved_keywords:
+            self._reserved(conv, texts)
+        tokens = estimate_tokens(texts, self.model.estimator)
+        limit = limits.max_tokens_per_record
+        if limit is not None and tokens > limit:
+            raise _Reject(
+                "TOKEN_LIMIT",
+                f"about {tokens} tokens, {model_id} allows {limit} per record "
+                f"(estimate: {self.model.estimator.describe()})",
+            )
+        return tokens
+
+    def _reserved(self, conv: Conversation, texts: list[str]) -> None:
+        for i, text in enumerate(texts):
+            if i < len(conv.turns) and conv.turns[i].role != "user":
+                continue  # the rule is about prompts: user turns and the system prompt
+            for word in self.limits.reserved_keywords:
+                if word in text:
+                    where = "system prompt" if i == len(conv.turns) else f"turn {i + 1}"
+                    raise _Reject(
+                        "RESERVED_KEYWORD",
+                        f"{where} contains the reserved keyword {word!r}; {self.model.model_id} "
+                        f"fails on any of: {' '.join(self.limits.reserved_keywords)}",
+                    )
+
+    def scan(
+        self, source: DataSource, stats: FileStats, own: DigestIndex, train: DigestIndex | None
+    ) -> None:
+        """Read `source` to the end (or the deadline), filling `stats` and the issue log."""
+        path, log, deadline = source.name, self.log, self.deadline
+        bucket = parse_s3_uri(path)[0] if path.startswith("s3://") else None
+        require_answer = self.limits.require_answer
+        add_tokens, add_digest, parse, convert = (
+            stats.tokens.add,
+            own.add,
+            parse_line,
+            to_conversation,
+        )
+        line = records = valid = nbytes = 0
+        with source.open() as stream:
+            readline = stream.readline
+            while raw := readline(MAX_LINE_BYTES):
+                line += 1
+                records += 1
+                nbytes += len(raw)
+                if len(raw) == MAX_LINE_BYTES and raw[-1] != 10:
+                    nbytes += self._skip_rest(readline)
+                    message = (
+                        f"line over {MAX_LINE_BYTES >> 20} MiB; no model takes a record this big"
+                    )
+                    log.add(Issue(path, line, "RECORD_TOO_LARGE", message))
+                    continue
+                if (
+                    deadline is not None
+                    and line % DEADLINE_CHECK_EVERY == 0
+                    and time.monotonic() > deadline
+                ):
+                    message = (
+                        f"time ran out at line {line} (byte {nbytes}); the rest was not checked"
+                    )
+                    log.add(Issue(path, line, "VALIDATION_INCOMPLETE", message))
+                    break
+                raw = raw.rstrip()
+                record = None
+                try:
+                    record = parse(raw, path, line)
+                    if self.fmt is None:
+                        conv = self._first_format(record, path, line)
+                    else:
+                        conv = convert(record, self.fmt, require_answer=require_answer)
+                    tokens = self._rules(conv, record, bucket)
+                except FormatError as err:
+                    self._format_error(err, record, path, line)
+                    continue
+                except _Reject as rej:
+                    log.add(Issue(path, line, rej.code, rej.message))
+                    continue
+                digest = record_digest(raw)
+                if train is not None:
+                    self._overlap(train.contains(digest), path, line)
+                seen = add_digest(digest, line)
+                if seen:
+                    log.add(Issue(path, line, "DUPLICATE_RECORD", f"same record as line {seen}"))
+                    continue
+                if seen is None:
+                    message = "probably the same record as an earlier line (Bloom filter)"
+                    log.add(Issue(path, line, "POSSIBLE_DUPLICATE", message))
+                valid += 1
+                add_tokens(tokens)
+        stats.bytes, stats.records, stats.valid_records = nbytes, records, valid
+        stats.format = str(self.fmt) if self.fmt else None
+        self.probabilistic |= own.probabilistic
+
+    def _overlap(self, first: int | None, path: str, line: int) -> None:
+        if first:
+            message = (
+                f"same record as training line {first}: validation loss would be on training data"
+            )
+            self.log.add(Issue(path, line, "TRAIN_VALIDATION_OVERLAP", message))
+        elif first is None:
+            message = "probably also in the training file (Bloom filter)"
+            self.log.add(Issue(path, line, "POSSIBLE_OVERLAP", message))
+
+    @staticmethod
+    def _skip_rest(readline: Any) -> int:
+        skipped = 0
+        while (more := readline(MAX_LINE_BYTES)) and more[-1] != 10:
+            skipped += len(more)
+        return skipped + len(more)
