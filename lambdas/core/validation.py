@@ -14,7 +14,7 @@ from typing import Literal
 from lambdas.core.digests import DigestIndex
 from lambdas.core.hyperparameters import resolve_hyperparameters
 from lambdas.core.model_spec import CustomizationType, DatasetLimits, ModelSpec, Trainer
-from lambdas.core.registry import RECOMMENDED_MIN_RECORDS
+from lambdas.core.registry import RECOMMENDED_MIN_RECORDS, distillation_teachers
 from lambdas.core.scanner import Scanner
 from lambdas.core.sources import DataSource
 from lambdas.core.validation_report import FileStats, Issue, IssueLog, Report
@@ -30,6 +30,7 @@ def validate_dataset(
     trainer: Trainer | None = None,
     validation: DataSource | None = None,
     hyperparameters: Mapping[str, object] | None = None,
+    teacher_id: str | None = None,
     max_examples: int = 5,
     deadline: float | None = None,
     digest_cap: int = DEFAULT_DIGEST_CAP,
@@ -49,6 +50,12 @@ def validate_dataset(
     if trainer != model.trainer:
         message = f"{model.model_id} is trained by '{model.trainer}', not '{trainer}'"
         log.add(Issue("trainer", 0, "TRAINER_MISMATCH", message))
+    if teacher_id is not None:
+        teachers = distillation_teachers(model.model_id)
+        if teacher_id not in teachers:
+            allowed = ", ".join(teachers) or "none (not a distillation student)"
+            message = f"{teacher_id} cannot distil into {model.model_id}; teachers: {allowed}"
+            log.add(Issue("teacherModelId", 0, "UNSUPPORTED_TEACHER", message))
     limits = model.limits(customization)
     if limits is None:
         supported = ", ".join(model.customizations)
@@ -146,6 +153,9 @@ def _advise(report: Report, model: ModelSpec, train: FileStats, val: FileStats |
         low, high = guide.recommend(train.records)
         report.recommended_batch_size = (low, high)
         batch = int(hp["batchSize"])
-        if not low <= batch <= high:
-            message = f"batchSize={batch}; {guide.source} advises {low}-{high} for {train.records}"
+        bad_setting = any(
+            i.field == "batchSize" for i in log.examples.get("HYPERPARAMETER_RANGE", [])
+        )
+        if not bad_setting and not low <= batch <= high:
+            message = f"batchSize={batch}; {low}-{high} is advised for {train.records} records"
             log.add(Issue("hyperParameters", 0, "BATCH_SIZE_NOT_RECOMMENDED", message, "batchSize"))

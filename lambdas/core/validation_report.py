@@ -79,6 +79,7 @@ CODES: dict[str, CodeInfo] = {
         "error", "model does not support this customization type"
     ),
     "TRAINER_MISMATCH": CodeInfo("error", "model is not trained by the requested trainer"),
+    "UNSUPPORTED_TEACHER": CodeInfo("error", "teacher model cannot distil into this student"),
     HyperparameterCode.UNKNOWN: CodeInfo("error", "hyperparameter key the model does not take"),
     HyperparameterCode.TYPE: CodeInfo(
         "error", "hyperparameter value is not a number of the right type"

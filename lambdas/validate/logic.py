@@ -1,0 +1,109 @@
+"""The workflow's validate step, as a pure function over an injected S3 client.
+
+Reads the run's datasets from S3, writes the full report next to the run's artifacts and
+either returns the resolved hyperparameters (string map, ready for CreateModelCustomizationJob)
+or raises `DatasetValidationError`, whose class name Step Functions uses as the error name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lambdas.core.model_spec import CustomizationType, Trainer
+from lambdas.core.registry import get_model
+from lambdas.core.retry import call_with_retry
+from lambdas.core.sources import S3Object
+from lambdas.core.validation import validate_dataset
+from lambdas.core.validation_report import Report
+
+MESSAGE_LINES = 10  # issue lines in the error message; the report holds the rest
+MESSAGE_LINE_CHARS = 400  # Step Functions keeps 32 KB of a cause; stay far below it
+
+
+class DatasetValidationError(Exception):
+    """The run's dataset or settings are invalid; the message says what to fix."""
+
+
+class ValidateEvent(BaseModel):
+    """The validate step's input: the run document's fields this step reads (others ignored)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    run_name: str = Field(alias="runName", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+    base_model_id: str = Field(alias="baseModelId", min_length=1)
+    customization_type: CustomizationType = Field(alias="customizationType")
+    trainer: Trainer
+    training_data_uri: str | None = Field(None, alias="trainingDataUri")
+    validation_data_uri: str | None = Field(None, alias="validationDataUri")
+    hyper_parameters: dict[str, str | int | float] | None = Field(None, alias="hyperParameters")
+    teacher_model_id: str | None = Field(None, alias="teacherModelId")
+
+
+def report_key(run_name: str) -> str:
+    return f"runs/{run_name}/validation-report.json"
+
+
+def error_message(report: Report, report_uri: str) -> str:
+    """Error count, the first issue lines, then where the full report is (a few KB at most)."""
+    errors = report.issues("error", MESSAGE_LINES)
+    lines = [f"{report.error_count} validation error(s):"]
+    lines += [str(issue)[:MESSAGE_LINE_CHARS] for issue in errors]
+    if report.error_count > len(errors):
+        lines.append(f"... and {report.error_count - len(errors)} more")
+    lines.append(f"full report: {report_uri}")
+    return "\n".join(lines)
+
+
+def _put_report(
+    s3: Any, bucket: str, key: str, body: Mapping[str, Any], kms_key: str | None
+) -> None:
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "ContentType": "application/json"}
+    if kms_key:  # else the bucket's default encryption applies
+        kwargs |= {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key}
+    call_with_retry(s3.put_object, Body=json.dumps(body, indent=1).encode(), **kwargs)
+
+
+def run_validation(
+    event: Mapping[str, Any],
+    *,
+    s3: Any,
+    artifacts_bucket: str,
+    kms_key_id: str | None = None,
+    deadline: float | None = None,
+) -> dict[str, Any]:
+    """Validate the run described by `event`; raise DatasetValidationError when it is invalid."""
+    spec = ValidateEvent.model_validate(event)
+    key = report_key(spec.run_name)
+    report_uri = f"s3://{artifacts_bucket}/{key}"
+    if spec.trainer is Trainer.IMPORT:
+        # Weights trained elsewhere: no dataset and no hyperparameters to check here (the
+        # import-readiness check runs in its own step).
+        body = {"valid": True, "trainer": "import", "skipped": "no dataset for trainer=import"}
+        _put_report(s3, artifacts_bucket, key, body, kms_key_id)
+        return {"valid": True, "reportUri": report_uri, "hyperParameters": {}, "summary": body}
+    if spec.training_data_uri is None:
+        raise DatasetValidationError(f"trainingDataUri is required for trainer={spec.trainer}")
+    model = get_model(spec.base_model_id)
+    report = validate_dataset(
+        S3Object(spec.training_data_uri, s3),
+        model=model,
+        customization=spec.customization_type,
+        trainer=spec.trainer,
+        validation=S3Object(spec.validation_data_uri, s3) if spec.validation_data_uri else None,
+        hyperparameters=spec.hyper_parameters,
+        teacher_id=spec.teacher_model_id,
+        deadline=deadline,
+    )
+    _put_report(s3, artifacts_bucket, key, report.to_dict(), kms_key_id)
+    if not report.valid:
+        raise DatasetValidationError(error_message(report, report_uri))
+    return {
+        "valid": True,
+        "reportUri": report_uri,
+        "hyperParameters": report.hyperparameters,
+        "summary": report.summary(),
+    }
