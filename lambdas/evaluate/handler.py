@@ -1,0 +1,98 @@
+"""Evaluation step: base versus customized model on the held-out test set.
+
+Contract for the state machine (one Lambda, three actions; ``config`` is the same object in all):
+
+    config = {
+      "runId": "r-2026-01-01", "testDataUri": "s3://bucket/test.jsonl",
+      "baseModelId": "meta.llama3-2-1b-instruct-v1:0",
+      "customModelId": "<provisioned | imported | custom model deployment ARN>",
+      "customModelApi": "auto",                  # auto | converse | invoke
+      "comparisonModels": [{"name": "large", "modelId": "...", "api": "converse"}],   # optional
+      "fewShotCount": 0, "fewShotUri": "s3://bucket/train.jsonl",                    # optional
+      "inference": {"maxTokens": 512, "temperature": 0.0},                           # optional
+      "batchSize": 50, "concurrency": 4, "recordTimeoutS": 60,                       # optional
+      "minF1Gain": 0.01, "maxErrorRate": 0.05, "exampleCount": 5                     # optional
+    }
+
+1. ``{"action": "plan", "config": config}`` ->
+   ``{"records": N, "batchCount": K, "batches": [{"batch": k, "start": i, "stop": j}, ...],
+   "planUri": "s3://ARTIFACTS/runs/<run>/evaluation/plan.json"}`` (the same list as a JSON
+   array, for a Distributed Map ItemReader). A malformed test set fails here, naming file/line.
+2. ``{"action": "run_batch", "config": config, "batch": <one item of batches>}`` ->
+   ``{"batch": k, "complete": bool, "answered": n, "errors": n, "skipped": n, "remaining": n}``.
+   Writes ``runs/<run>/evaluation/<model>/batch-<k>.jsonl`` as it goes (models: ``custom``,
+   ``base`` and each comparison name). Idempotent: a retry keeps successful results and asks
+   only the rest. ``complete: false`` means the Lambda ran short of time; invoke again with
+   the same input (a Choice loop, or a Retry on the Map item) to resume. A record that fails is
+   written as an error and does not fail the batch; only AccessDenied / ResourceNotFound /
+   UnrecognizedClient (no record can succeed) raise ``EvaluationAborted``.
+3. ``{"action": "report", "config": config}`` ->
+   ``{"decision": "promoted" | "not-promoted", "reason": "...",
+   "reportUri": "s3://ARTIFACTS/runs/<run>/evaluation/report.json",
+   "metrics": {"records", "f1": {model: x}, "exactMatch": {...}, "outputTokensMean": {...},
+   "errors": {...}, "f1Gain", "outputTokenReduction"}}``; also writes report.md and report.png.
+   On ``not-promoted`` the workflow deletes the provisioned throughput and ends.
+
+Invalid input raises pydantic ``ValidationError`` (the field and what is allowed). Environment:
+``ARTIFACTS_BUCKET``. Permissions: s3:GetObject on the test (and few-shot) objects,
+s3:GetObject/PutObject/ListBucket on the run prefix, bedrock:InvokeModel on every model (Converse
+uses the same action).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from lambdas.evaluate import steps
+from lambdas.evaluate.config import EvaluateEvent, PlanEvent, RunBatchEvent
+from lambdas.evaluate.invoke import Invoker
+
+logger = Logger(service="evaluate")
+
+
+@cache
+def _s3() -> Any:
+    return boto3.client("s3")
+
+
+@cache
+def _runtime(timeout_s: float) -> Any:
+    # Our own retry (lambdas.core.retry) owns backoff; botocore's would multiply the attempts.
+    config = Config(read_timeout=timeout_s, connect_timeout=10, retries={"max_attempts": 1})
+    return boto3.client("bedrock-runtime", config=config)
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    parsed = EvaluateEvent.model_validate({"event": event}).event
+    bucket = os.environ["ARTIFACTS_BUCKET"]
+    config = parsed.config
+    logger.append_keys(run_id=config.run_id, action=parsed.action)
+    if isinstance(parsed, PlanEvent):
+        result = steps.plan(config, _s3(), bucket)
+    elif isinstance(parsed, RunBatchEvent):
+        invoker = Invoker(
+            _runtime(config.record_timeout_s), config.inference, timeout_s=config.record_timeout_s
+        )
+        result = steps.run_batch(
+            config,
+            parsed.batch,
+            s3=_s3(),
+            invoker=invoker,
+            bucket=bucket,
+            time_left_ms=context.get_remaining_time_in_millis,
+        )
+    else:
+        result = steps.report(config, s3=_s3(), bucket=bucket)
+    logger.info(
+        "evaluation step done",
+        extra={"result": {k: v for k, v in result.items() if k != "batches"}},
+    )
+    return result

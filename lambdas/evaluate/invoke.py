@@ -1,0 +1,205 @@
+"""Ask one model one test question through bedrock-runtime, with retries and a deadline.
+
+Converse is the default: one request shape for base models, provisioned throughput, custom
+model deployments and most imported models, and it reports output tokens and latency itself.
+Imported architectures that Converse does not serve (Qwen2.5, Qwen2-VL, GPT-OSS per the
+"Invoke your imported model" guide) go through InvokeModel with the OpenAI chat-completions body
+that Custom Model Import accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambdas.core.formats import Turn
+from lambdas.core.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, error_code
+from lambdas.evaluate.config import Inference, ModelSpec
+
+# A model Converse cannot serve answers ValidationException "This action doesn't support the
+# model that you provided"; anything else keeps its own error.
+_CONVERSE_UNSUPPORTED = re.compile(r"(doesn't|does not|not) support", re.IGNORECASE)
+
+
+class RecordTimeout(Exception):
+    """The record's time budget ran out while waiting to retry."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    system: str | None
+    turns: tuple[Turn, ...]  # alternating, starting with user, ending with user
+
+
+def build_prompt(
+    system: str | None, prompt_turns: Sequence[Turn], shots: Sequence[Sequence[Turn]] = ()
+) -> Prompt:
+    """Few-shot examples come first as earlier exchanges of the same conversation."""
+    turns = [t for shot in shots for t in shot] + list(prompt_turns)
+    return Prompt(system, tuple(turns))
+
+
+@dataclass(frozen=True)
+class Answer:
+    output: str | None
+    output_tokens: int | None = None
+    input_tokens: int | None = None
+    latency_ms: float | None = None
+    stop_reason: str | None = None
+    api: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+def converse_request(model_id: str, prompt: Prompt, inference: Inference) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "maxTokens": inference.max_tokens,
+        "temperature": inference.temperature,
+    }
+    if inference.top_p is not None:
+        config["topP"] = inference.top_p
+    if inference.stop_sequences:
+        config["stopSequences"] = list(inference.stop_sequences)
+    request: dict[str, Any] = {
+        "modelId": model_id,
+        "messages": [{"role": t.role, "content": [{"text": t.text}]} for t in prompt.turns],
+        "inferenceConfig": config,
+    }
+    if prompt.system:
+        request["system"] = [{"text": prompt.system}]
+    return request
+
+
+def parse_converse(response: dict[str, Any], measured_ms: float) -> Answer:
+    content = response.get("output", {}).get("message", {}).get("content", [])
+    # Reasoning models add reasoningContent blocks; only the text blocks are the answer.
+    text = "".join(block["text"] for block in content if "text" in block)
+    usage = response.get("usage", {})
+    return Answer(
+        output=text,
+        output_tokens=usage.get("outputTokens"),
+        input_tokens=usage.get("inputTokens"),
+        latency_ms=float(response.get("metrics", {}).get("latencyMs", measured_ms)),
+        stop_reason=response.get("stopReason"),
+        api="converse",
+    )
+
+
+def invoke_request(model_id: str, prompt: Prompt, inference: Inference) -> dict[str, Any]:
+    messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
+    messages += [{"role": t.role, "content": t.text} for t in prompt.turns]
+    body: dict[str, Any] = {
+        "messages": messages,
+        "max_tokens": inference.max_tokens,
+        "temperature": inference.temperature,
+    }
+    if inference.top_p is not None:
+        body["top_p"] = inference.top_p
+    if inference.stop_sequences:
+        body["stop"] = list(inference.stop_sequences)
+    return {
+        "modelId": model_id,
+        "body": json.dumps(body),
+        "contentType": "application/json",
+        "accept": "application/json",
+    }
+
+
+def parse_invoke(payload: bytes, measured_ms: float) -> Answer:
+    """OpenAI chat/completion bodies, and the BedrockCompletion body of older imports."""
+    data = json.loads(payload)
+    usage = data.get("usage") or {}
+    if data.get("choices"):
+        choice = data["choices"][0]
+        text = (choice.get("message") or {}).get("content") or choice.get("text") or ""
+        stop = choice.get("finish_reason")
+        tokens = usage.get("completion_tokens")
+        prompt_tokens = usage.get("prompt_tokens")
+    elif "generation" in data:
+        text, stop = data["generation"], data.get("stop_reason")
+        tokens, prompt_tokens = data.get("generation_token_count"), data.get("prompt_token_count")
+    else:
+        raise ValueError(f"unrecognised InvokeModel response keys: {sorted(data)}")
+    return Answer(text, tokens, prompt_tokens, measured_ms, stop, "invoke")
+
+
+class Invoker:
+    """Calls one runtime client; remembers models that turned out not to support Converse."""
+
+    def __init__(
+        self,
+        runtime: Any,
+        inference: Inference,
+        *,
+        timeout_s: float,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.runtime, self.inference, self.timeout_s = runtime, inference, timeout_s
+        self.backoff, self.clock, self.sleep = backoff, clock, sleep
+        self._invoke_only: set[str] = set()
+        self._lock = threading.Lock()
+
+    def answer(self, spec: ModelSpec, prompt: Prompt) -> Answer:
+        """Never raises for a per-record failure: the error is part of the Answer."""
+        deadline = self.clock() + self.timeout_s
+        try:
+            return self._answer(spec, prompt, deadline)
+        except RecordTimeout as exc:
+            return Answer(None, error_code="Timeout", error_message=str(exc))
+        except ClientError as exc:
+            message = exc.response.get("Error", {}).get("Message", str(exc))
+            return Answer(None, error_code=error_code(exc) or "ClientError", error_message=message)
+        except Exception as exc:  # a malformed response must not sink the batch
+            return Answer(None, error_code=type(exc).__name__, error_message=str(exc))
+
+    def _answer(self, spec: ModelSpec, prompt: Prompt, deadline: float) -> Answer:
+        use_invoke = spec.api == "invoke" or spec.name in self._invoke_only
+        if not use_invoke:
+            try:
+                return self._converse(spec, prompt, deadline)
+            except ClientError as exc:
+                unsupported = error_code(exc) == "ValidationException" and bool(
+                    _CONVERSE_UNSUPPORTED.search(exc.response.get("Error", {}).get("Message", ""))
+                )
+                if spec.api == "converse" or not unsupported:
+                    raise
+                with self._lock:
+                    self._invoke_only.add(spec.name)
+        return self._invoke(spec, prompt, deadline)
+
+    def _retrying(
+        self, fn: Callable[..., Any], deadline: float, **kwargs: Any
+    ) -> tuple[Any, float]:
+        """(response, milliseconds of the attempt that succeeded, waits excluded)."""
+        started = [self.clock()]
+
+        def attempt(**kw: Any) -> Any:
+            started[0] = self.clock()
+            return fn(**kw)
+
+        def bounded_sleep(delay: float) -> None:
+            if self.clock() + delay > deadline:
+                raise RecordTimeout(f"gave up after {self.timeout_s:g} s of retries")
+            self.sleep(delay)
+
+        response = call_with_retry(attempt, backoff=self.backoff, sleep=bounded_sleep, **kwargs)
+        return response, (self.clock() - started[0]) * 1000
+
+    def _converse(self, spec: ModelSpec, prompt: Prompt, deadline: float) -> Answer:
+        request = converse_request(spec.model_id, prompt, self.inference)
+        response, elapsed_ms = self._retrying(self.runtime.converse, deadline, **request)
+        return parse_converse(response, elapsed_ms)
+
+    def _invoke(self, spec: ModelSpec, prompt: Prompt, deadline: float) -> Answer:
+        request = invoke_request(spec.model_id, prompt, self.inference)
+        response, elapsed_ms = self._retrying(self.runtime.invoke_model, deadline, **request)
+        return parse_invoke(response["body"].read(), elapsed_ms)
