@@ -83,10 +83,11 @@ class Scanner:
         """Report `err`, or FORMAT_MISMATCH when the record is simply another format."""
         if record is not None and err.code in _MISMATCH_HINTS:
             try:
-                actual: DatasetFormat | None = detect_format(record)
-            except FormatError:
-                actual = None
-            if actual is not None and actual is not self.fmt:
+                actual = detect_format(record)
+            except FormatError as unknown:  # matches no format at all: say so, list them
+                self.log.add(Issue(path, line, unknown.code, unknown.message, unknown.field))
+                return
+            if actual is not self.fmt:
                 expected = self.fmt or " or ".join(self.limits.formats)
                 message = (
                     f"record is in '{actual}' format; {self.model.model_id} expects '{expected}'"
