@@ -1,3 +1,4 @@
+# ruff: noqa: E501, RUF005  (one defect per row reads better than wrapped rows)
 """Builds the validation test corpus: one file per defect, plus valid files of every format.
 
     .venv/bin/python tests/validation/data/build_corpus.py   # rewrites defects/, valid/, manifest
