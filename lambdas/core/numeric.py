@@ -19,7 +19,10 @@ report know what the number means:
   models often drop the sign, rarely rescale.
 - A prediction matches when the set of its numbers, each rounded as above, is exactly
   {reference value}: a concise answer or a sentence that repeats the one value passes; an answer
-  that hedges between several values fails. Numbers written as words are not parsed.
+  that hedges between several values, or restates the inputs next to the result, fails. Bare
+  years (1900-2099 written as four plain digits) are left out of that set unless the reference
+  is one, so "In 2019 the margin was 41.2%" still answers "41.2%". Numbers written as words are
+  not parsed.
 """
 
 from __future__ import annotations
@@ -56,8 +59,8 @@ _SCALES = "|".join(sorted(SCALE_WORDS, key=len, reverse=True))
 _NUMBER_RE = re.compile(
     r"(?<![\w.])"  # not glued to a word before it: "Q3", "v2.1" are not numbers
     r"(?P<open>\(\s*)?"
-    r"(?P<sign>[-\u2212])?\s*"
-    r"(?P<currency>[$\u20ac\u00a3\u00a5])?\s*"
+    r"(?:(?P<sign>[-\u2212])\s*)?"
+    r"(?:(?P<currency>[$\u20ac\u00a3\u00a5])\s*)?"
     r"(?P<sign2>[-\u2212])?"
     r"(?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
     r"(?:\s*(?P<percent>%|percent\b|per\s+cent\b))?"
@@ -66,6 +69,7 @@ _NUMBER_RE = re.compile(
     re.IGNORECASE,
 )
 _WORD_RE = re.compile(r"[a-z]+")
+_YEAR = re.compile(r"(19|20)\d\d")
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Number:
     quantum: Decimal  # the value of one unit in the last written place, e.g. 0.1 for "12.5%"
     percent: bool
     span: tuple[int, int]
+    year_like: bool = False  # four plain digits 1900-2099: "in 2019" is context, not an answer
 
 
 def find_numbers(text: str) -> list[Number]:
@@ -87,12 +92,14 @@ def find_numbers(text: str) -> list[Number]:
         exponent = mantissa.as_tuple().exponent
         assert isinstance(exponent, int)  # finite by construction of the regex
         value = mantissa * scale
+        plain = m.group(0) == m["digits"]  # no sign, currency, percent, scale or brackets
         numbers.append(
             Number(
                 value=-value if negative else value,
                 quantum=Decimal(1).scaleb(exponent) * scale,
                 percent=m["percent"] is not None,
                 span=m.span(),
+                year_like=plain and _YEAR.fullmatch(m["digits"]) is not None,
             )
         )
     return numbers
@@ -119,6 +126,8 @@ def round_to(value: Decimal, quantum: Decimal) -> Decimal:
 def numeric_match(prediction: str, reference: Number) -> bool:
     """True when every number in the prediction equals the reference at its precision."""
     found = find_numbers(prediction)
+    if not reference.year_like:
+        found = [n for n in found if not n.year_like]
     if not found:
         return False
     rounded = {round_to(n.value, reference.quantum) for n in found}

@@ -139,7 +139,8 @@ def render_markdown(report: Mapping[str, Any], chart_file: str | None = "report.
     lines += [
         "## Quality",
         "",
-        f"| Model | F1 | Exact match | Numeric match | Errors | `{cand}` F1 gain |",
+        f"| Model | F1 | Exact match | Numeric match (n={report['numericRecords']}) | Errors "
+        f"| `{cand}` F1 gain |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, m in models.items():
@@ -166,12 +167,14 @@ def render_markdown(report: Mapping[str, Any], chart_file: str | None = "report.
             f"| `{name}` | {_num(t['mean'])} | {_num(t['median'])} | {_num(t['std'])} | "
             f"{_num(t['min'])} | {_num(t['max'])} | {change} |"
         )
-    lines += ["", "## Latency (ms)", "", "| Model | Mean | Median | Max |", "|---|---:|---:|---:|"]
-    for name, m in models.items():
-        lat = m["latencyMs"]
-        lines.append(
-            f"| `{name}` | {_num(lat['mean'])} | {_num(lat['median'])} | {_num(lat['max'])} |"
-        )
+    if any(m["latencyMs"]["count"] for m in models.values()):  # saved outputs may have none
+        lines += ["", "## Latency (ms)", "", "| Model | Mean | Median | Max |"]
+        lines.append("|---|---:|---:|---:|")
+        for name, m in models.items():
+            lat = m["latencyMs"]
+            lines.append(
+                f"| `{name}` | {_num(lat['mean'])} | {_num(lat['median'])} | {_num(lat['max'])} |"
+            )
     decision = report.get("decision")
     if decision:
         lines += ["", "## Decision", "", f"**{decision['decision']}**: {decision['reason']}"]

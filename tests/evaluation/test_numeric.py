@@ -73,6 +73,11 @@ def test_which_references_are_numeric(reference: str, numeric: bool) -> None:
         ("45", "(45)", False),
         ("either 40 or 45", "45", False),  # hedging between values fails
         ("45, i.e. 45.0", "45", True),  # repeating the one value is fine
+        ("In 2019 the margin was 41.2%.", "41.2%", True),  # a bare year is context
+        ("There were 1,850 employees at the end of 2019.", "1,850", True),
+        ("It rose from 1,190 to 1,450 in 2019", "1,450", False),  # restating the inputs
+        ("2019", "2019", True),  # unless the answer is a year
+        ("In 2019 it was 2019", "2,019", False),  # a formatted reference is no year
         ("forty-five", "45", False),  # words are not parsed
         ("", "45", False),
     ],
