@@ -76,7 +76,8 @@ def validate_dataset(
     if scanner.probabilistic:
         report.duplicate_check = f"exact for the first {digest_cap} records, Bloom filter after"
     _check_counts(report, limits, train_stats, val_stats)
-    _advise(report, model, train_stats, val_stats)
+    bad_keys = {hp.key for hp in hp_issues}
+    _advise(report, model, train_stats, val_stats, bad_keys)
     return report
 
 
@@ -131,12 +132,15 @@ def _check_counts(
         message = f"{val.records} validation records; {model} takes at most {most}"
         log.add(Issue(val.path, 0, "TOO_MANY_RECORDS", message))
     total, most = train.records + (val.records if val else 0), limits.max_total_records
-    if most and total > most:
+    # Without a validation file the total is the training count: report it once.
+    if most and total > most and (val is not None or not limits.max_train_records):
         message = f"{total} training + validation records; {model} takes at most {most} in all"
         log.add(Issue(val.path if val else train.path, 0, "TOO_MANY_TOTAL_RECORDS", message))
 
 
-def _advise(report: Report, model: ModelSpec, train: FileStats, val: FileStats | None) -> None:
+def _advise(
+    report: Report, model: ModelSpec, train: FileStats, val: FileStats | None, bad_keys: set[str]
+) -> None:
     log, hp = report.log, report.hyperparameters
     if 0 < train.valid_records < RECOMMENDED_MIN_RECORDS:
         message = (
@@ -153,9 +157,6 @@ def _advise(report: Report, model: ModelSpec, train: FileStats, val: FileStats |
         low, high = guide.recommend(train.records)
         report.recommended_batch_size = (low, high)
         batch = int(hp["batchSize"])
-        bad_setting = any(
-            i.field == "batchSize" for i in log.examples.get("HYPERPARAMETER_RANGE", [])
-        )
-        if not bad_setting and not low <= batch <= high:
+        if "batchSize" not in bad_keys and not low <= batch <= high:
             message = f"batchSize={batch}; {low}-{high} is advised for {train.records} records"
             log.add(Issue("hyperParameters", 0, "BATCH_SIZE_NOT_RECOMMENDED", message, "batchSize"))
