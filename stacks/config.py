@@ -42,7 +42,9 @@ class PollSchedule(_Frozen):
     @model_validator(mode="after")
     def _ordered(self) -> PollSchedule:
         if self.max_s < self.initial_s:
-            raise ValueError(f"poll.max_s ({self.max_s}) must be >= poll.initial_s ({self.initial_s})")
+            raise ValueError(
+                f"poll.max_s ({self.max_s}) must be >= poll.initial_s ({self.initial_s})"
+            )
         return self
 
 
@@ -60,7 +62,9 @@ class ApiConfig(_Frozen):
     def _accounts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for account in value:
             if not re.fullmatch(r"\d{12}", account):
-                raise ValueError(f"api.allowed_account_ids: {account!r} is not a 12-digit account id")
+                raise ValueError(
+                    f"api.allowed_account_ids: {account!r} is not a 12-digit account id"
+                )
         return value
 
     @model_validator(mode="after")

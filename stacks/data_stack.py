@@ -21,7 +21,7 @@ def removal_policy(config: StageConfig) -> RemovalPolicy:
 
 
 def log_retention(config: StageConfig) -> logs.RetentionDays:
-    return getattr(logs.RetentionDays, LOG_RETENTION_NAMES[config.log_retention_days])  # type: ignore[no-any-return]
+    return getattr(logs.RetentionDays, LOG_RETENTION_NAMES[config.log_retention_days])
 
 
 class DataStack(Stack):

@@ -37,10 +37,7 @@ class PipelineApp:
 
 def build_app(stage: str | None = None, *, outdir: str | None = None) -> PipelineApp:
     under_cli = "CDK_CONTEXT_JSON" in os.environ or "CDK_OUTDIR" in os.environ
-    if under_cli:
-        app = App()
-    else:
-        app = App(context=file_context(), outdir=outdir)
+    app = App() if under_cli else App(context=file_context(), outdir=outdir)
     stage_name = stage or str(app.node.try_get_context("stage") or "dev")
     config = load_stage(stage_name)
     env = Environment(account=config.account, region=config.region)
@@ -53,7 +50,9 @@ def build_app(stage: str | None = None, *, outdir: str | None = None) -> Pipelin
         if exc.name != "stacks.workflow_stack":
             raise
     else:
-        stacks.append(WorkflowStack(app, f"{config.prefix}-workflow", config=config, data=data, env=env))
+        stacks.append(
+            WorkflowStack(app, f"{config.prefix}-workflow", config=config, data=data, env=env)
+        )
 
     for key, value in {**config.tags, "stage": config.name}.items():
         Tags.of(app).add(key, value)

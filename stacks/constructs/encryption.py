@@ -134,8 +134,7 @@ class ProjectKeys(Construct):
                 conditions={
                     "ArnLike": {
                         "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}"
-                            ":log-group:*"
+                            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
                         )
                     }
                 },

@@ -1,9 +1,9 @@
 """One Lambda function of the pipeline, with the project's secure defaults in one place.
 
-Every function: the latest Python runtime on arm64, the ``lambdas`` package as code and the pinned runtime
-dependencies as a layer, in the isolated subnets behind the workload security group, X-Ray
-tracing, a KMS-encrypted log group with retention, KMS-encrypted environment, an encrypted
-dead-letter queue, reserved concurrency, and its own role whose policy names resources.
+Every function: the latest Python runtime on arm64, the ``lambdas`` package as code and the
+pinned runtime dependencies as a layer, in the isolated subnets behind the workload security
+group, X-Ray tracing, a KMS-encrypted log group with retention, KMS-encrypted environment, an
+encrypted dead-letter queue, reserved concurrency, and its own role whose policy names resources.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class PipelineFunction(Construct):
         log_retention: logs.RetentionDays,
         reserved_concurrency: int,
         environment: dict[str, str] | None = None,
-        timeout: Duration = Duration.minutes(1),
+        timeout: Duration | None = None,
         memory_size: int = 512,
         service_name: str = "bedrock-pipeline",
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
@@ -167,7 +167,7 @@ class PipelineFunction(Construct):
                 **(environment or {}),
             },
             environment_encryption=key,
-            timeout=timeout,
+            timeout=timeout or Duration.minutes(1),
             memory_size=memory_size,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,

@@ -73,9 +73,28 @@ class PrivateNetwork(Construct):
             retention=log_retention,
             removal_policy=removal_policy,
         )
+        stack = Stack.of(self)
+        # Confused-deputy guard: only this account's flow logs may assume the delivery role.
+        flow_log_role = iam.Role(
+            self,
+            "FlowLogRole",
+            assumed_by=iam.ServicePrincipal(
+                "vpc-flow-logs.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": (
+                            f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}"
+                            ":vpc-flow-log/*"
+                        )
+                    },
+                },
+            ),
+            description="VPC flow log delivery to the encrypted flow-log group",
+        )
         self.flow_log = self.vpc.add_flow_log(
             "FlowLogs",
-            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group, flow_log_role),
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
 
@@ -87,8 +106,10 @@ class PrivateNetwork(Construct):
             allow_all_outbound=False,
         )
         self.endpoint_security_group.add_ingress_rule(
-            # The literal CIDR (not the VPC's CidrBlock attribute) keeps the rule checkable by cdk-nag.
-            ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
+            # The literal CIDR, not the VPC's CidrBlock attribute, keeps the rule checkable by nag.
+            ec2.Peer.ipv4(cidr),
+            ec2.Port.tcp(443),
+            "HTTPS from the VPC",
         )
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         for spec in INTERFACE_ENDPOINTS:

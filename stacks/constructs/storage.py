@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -28,14 +28,31 @@ class ProjectBuckets(Construct):
             "AccessLogs", key=key, removal_policy=removal_policy, logs=None,
             noncurrent_days=noncurrent_version_days,
         )  # fmt: skip
+        # The log bucket is passed to the data buckets by name only: given the bucket object, CDK
+        # would add an unconditioned statement for S3 log delivery to the data key's policy.
+        # The delivery permission is granted below, bound to this account and these buckets.
+        log_target = s3.Bucket.from_bucket_name(self, "LogTarget", self.access_logs.bucket_name)
         self.training_data = self._bucket(
-            "TrainingData", key=key, removal_policy=removal_policy, logs=self.access_logs,
+            "TrainingData", key=key, removal_policy=removal_policy, logs=log_target,
             noncurrent_days=noncurrent_version_days,
         )  # fmt: skip
         self.artifacts = self._bucket(
-            "Artifacts", key=key, removal_policy=removal_policy, logs=self.access_logs,
+            "Artifacts", key=key, removal_policy=removal_policy, logs=log_target,
             noncurrent_days=noncurrent_version_days,
         )  # fmt: skip
+        stack = Stack.of(self)
+        self.access_logs.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="S3ServerAccessLogDelivery",
+                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+                actions=["s3:PutObject"],
+                resources=[self.access_logs.arn_for_objects("*")],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": [b.bucket_arn for b in self.data_buckets]},
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                },
+            )
+        )
 
     @property
     def data_buckets(self) -> list[s3.Bucket]:
