@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.core.numeric import numeric_match, numeric_reference
+from lambdas.core.numeric import Number, numeric_match, numeric_reference
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -65,9 +65,22 @@ class RecordScore:
     numeric_match: float | None  # None: the reference is not a number
 
 
-def score_record(prediction: Prediction, references: Sequence[str]) -> RecordScore:
-    """Best score over the reference answers; a failed prediction scores 0."""
-    numeric_refs = [n for n in map(numeric_reference, references) if n is not None]
+def numeric_references(references: Sequence[str]) -> list[Number]:
+    return [n for n in map(numeric_reference, references) if n is not None]
+
+
+def score_record(
+    prediction: Prediction,
+    references: Sequence[str],
+    numeric_refs: Sequence[Number] | None = None,
+) -> RecordScore:
+    """Best score over the reference answers; a failed prediction scores 0.
+
+    ``numeric_refs`` (``numeric_references(references)``) may be passed in when one test set is
+    scored for several models, to parse the references once.
+    """
+    if numeric_refs is None:
+        numeric_refs = numeric_references(references)
     if prediction.output is None:
         return RecordScore(0.0, 0.0, 0.0 if numeric_refs else None)
     out = prediction.output
@@ -101,6 +114,13 @@ def aggregate_model(
     if len(references) != len(predictions):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
     scores = [score_record(p, refs) for p, refs in zip(predictions, references, strict=True)]
+    return aggregate_scores(scores, predictions)
+
+
+def aggregate_scores(
+    scores: Sequence[RecordScore], predictions: Sequence[Prediction]
+) -> dict[str, Any]:
+    """The per-model block from already computed record scores (same order as predictions)."""
     numeric = [s.numeric_match for s in scores if s.numeric_match is not None]
     n = len(scores)
     return {

@@ -11,8 +11,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lambdas.core.chart import render_chart
-from lambdas.core.metrics import Prediction, aggregate_model, compare, score_record
-from lambdas.core.numeric import numeric_reference
+from lambdas.core.metrics import (
+    Prediction,
+    RecordScore,
+    aggregate_scores,
+    compare,
+    numeric_references,
+    score_record,
+)
 
 SCHEMA_VERSION = 1
 EXAMPLE_CHARS = 300  # answers are cut in the examples so one rambling model cannot drown the page
@@ -38,11 +44,23 @@ def build_report(
     if candidate == baseline:
         raise ValueError(f"candidate and baseline are the same model {candidate!r}")
     order = model_order(candidate, baseline, list(predictions))
-    models = {name: aggregate_model(references, predictions[name]) for name in order}
+    numeric = [numeric_references(refs) for refs in references]  # parsed once for all models
+    scores: dict[str, list[RecordScore]] = {}
+    for name in order:
+        if len(predictions[name]) != len(references):
+            raise ValueError(
+                f"model {name!r}: {len(predictions[name])} predictions for "
+                f"{len(references)} references"
+            )
+        scores[name] = [
+            score_record(p, refs, nums)
+            for p, refs, nums in zip(predictions[name], references, numeric, strict=True)
+        ]
+    models = {name: aggregate_scores(scores[name], predictions[name]) for name in order}
     return {
         "schemaVersion": SCHEMA_VERSION,
         "records": len(references),
-        "numericRecords": sum(1 for refs in references if any(numeric_reference(r) for r in refs)),
+        "numericRecords": sum(1 for nums in numeric if nums),
         "candidate": candidate,
         "baseline": baseline,
         "models": models,
@@ -50,7 +68,7 @@ def build_report(
             name: compare(models[candidate], models[name]) for name in order if name != candidate
         },
         "examples": _examples(
-            references, predictions, order, candidate, baseline, questions, example_count
+            references, predictions, scores, candidate, baseline, questions, example_count
         ),
     }
 
@@ -58,7 +76,7 @@ def build_report(
 def _examples(
     references: Sequence[Sequence[str]],
     predictions: Mapping[str, Sequence[Prediction]],
-    order: Sequence[str],
+    scores: Mapping[str, Sequence[RecordScore]],
     candidate: str,
     baseline: str,
     questions: Sequence[str] | None,
@@ -70,12 +88,7 @@ def _examples(
     """
     if count <= 0 or not references:
         return []
-    f1 = {
-        name: [
-            score_record(p, refs).f1 for p, refs in zip(predictions[name], references, strict=True)
-        ]
-        for name in order
-    }
+    f1 = {name: [score.f1 for score in per_record] for name, per_record in scores.items()}
     gains = sorted(range(len(references)), key=lambda i: (f1[baseline][i] - f1[candidate][i], i))
     chosen = gains[:count]
     worst = gains[-1]
@@ -92,7 +105,7 @@ def _examples(
                     "error": predictions[name][i].error,
                     "f1": f1[name][i],
                 }
-                for name in order
+                for name in scores
             },
         }
         for i in chosen

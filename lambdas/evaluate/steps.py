@@ -81,7 +81,13 @@ def run_batch(
     retried. When the Lambda is about to run out of time the batch stops scheduling, saves
     what it has and returns ``complete: false``: calling it again resumes.
     """
-    records = store.load_test_set(s3, config.test_data_uri)[batch.start : batch.stop]
+    all_records = store.load_test_set(s3, config.test_data_uri)
+    if batch.stop > len(all_records):
+        raise ValueError(
+            f"batch {batch.batch} ends at record {batch.stop} but {config.test_data_uri} holds "
+            f"{len(all_records)}: the test set changed after planning; plan again"
+        )
+    records = all_records[batch.start : batch.stop]
     shots = (
         [
             s.conversation.turns

@@ -184,3 +184,12 @@ def test_report_writes_three_files_and_a_small_result(s3: Any) -> None:
     assert report["decision"]["decision"] == "promoted"
     assert set(report["comparisons"]) == {"base", "large"}
     assert len(json.dumps(out)) < 2000  # stays far below the Step Functions payload limit
+
+
+def test_a_batch_past_the_end_of_the_test_set_is_refused(s3: Any) -> None:
+    config = make_config()
+    with pytest.raises(ValueError, match="holds 5: the test set changed after planning"):
+        steps.run_batch(
+            config, Batch(batch=3, start=6, stop=8), s3=s3,
+            invoker=invoker(FakeRuntime(), config), bucket=BUCKET,
+        )  # fmt: skip
