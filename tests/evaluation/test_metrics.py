@@ -61,9 +61,9 @@ def test_f1_em_hand_cases(prediction: str, reference: str, f1: float, em: float)
 
 
 WORDS = ["the", "a", "an", "The", "A", "cat", "Cat", "1,234", "3.5", "$", "(12)", "über", "é"]
-answers = st.lists(
-    st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), max_size=8
-).map(lambda parts: " ".join(parts))
+answers = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), max_size=8).map(
+    lambda parts: " ".join(parts)
+)
 
 
 @settings(max_examples=400, deadline=None)
