@@ -231,7 +231,7 @@ def _roles_in_order(roles: list[str], require_answer: bool) -> None:
 
 def _role(message: Mapping[str, Any], i: int) -> str:
     role = _require(message, "role", f"messages[{i}].role")
-    if role not in ROLES:
+    if type(role) is not str or role not in ROLES:  # unhashable values must not crash `in`
         raise _Bad(
             FormatCode.INVALID_ROLE,
             f"messages[{i}].role",
@@ -372,7 +372,7 @@ def _check_image(image: Any, field: str) -> None:
         raise _Bad(FormatCode.WRONG_TYPE, field, f"'{field}' must be an object")
     _check_keys(image, _IMAGE_KEYS, field)
     fmt = _require(image, "format", f"{field}.format")
-    if fmt not in IMAGE_FORMATS:
+    if type(fmt) is not str or fmt not in IMAGE_FORMATS:
         raise _Bad(
             FormatCode.IMAGE_FORMAT,
             f"{field}.format",

@@ -104,6 +104,8 @@ def test_distillation_prompt_only_needs_require_answer_false() -> None:
         ({"prompt": "a", "completion": 3}, "WRONG_TYPE", "completion"),
         ({"prompt": "a", "completion": "  "}, "EMPTY_CONTENT", "completion"),
         ({"messages": [{"role": "bot", "content": "x"}]}, "INVALID_ROLE", "messages[0].role"),
+        # Unhashable values (found by the property tests) must be reported, not crash `in`.
+        ({"messages": [{"role": {}, "content": "x"}]}, "INVALID_ROLE", "messages[0].role"),
         (
             {"messages": [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]},
             "ROLE_ORDER",
