@@ -104,14 +104,21 @@ class ComparisonModel(_Doc):
     api: Literal["auto", "converse", "invoke"] = "converse"
 
 
+class Inference(_Doc):
+    # Temperature 0 by default: an evaluation must be repeatable.
+    max_tokens: Annotated[int, Field(ge=1, le=8192)] = 512
+    temperature: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+
+
 class Evaluation(_Doc):
-    """Held-out comparison of base and custom model (the evaluation step's options)."""
+    """Held-out comparison of base and custom model. Field names are the evaluation step's
+    configuration keys: the workflow merges this object with the run's model ids unchanged."""
 
     test_data_uri: Annotated[str, Field(pattern=S3_URI)]
     comparison_models: Annotated[tuple[ComparisonModel, ...], Field(max_length=4)] = ()
     few_shot_count: Annotated[int, Field(ge=0, le=20)] = 0
     few_shot_uri: Annotated[str | None, Field(pattern=S3_URI)] = None
-    max_tokens: Annotated[int, Field(ge=1, le=8192)] = 512
+    inference: Inference = Inference()
     batch_size: Annotated[int, Field(ge=1, le=1000)] = 50
     concurrency: Annotated[int, Field(ge=1, le=32)] = 4
 
@@ -147,19 +154,10 @@ class RunSpec(_Doc):
     def execution_name(self) -> str:
         return execution_name(self.run_name)
 
-    def names(self) -> dict[str, Any]:
-        return names_for(self.run_name)
-
     def workflow_input(self) -> dict[str, Any]:
-        """The normalized document the state machine carries: defaults filled, names derived,
-        and the flags its Choice states test (``has*`` are always present, so a Choice never
-        meets a missing path)."""
-        doc = self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        doc["names"] = self.names()
-        doc["hasValidation"] = self.trainer != Trainer.IMPORT
-        doc["hasProvisionedThroughput"] = self.provisioned_throughput is not None
-        doc["hasEvaluation"] = self.evaluation is not None
-        return doc
+        """The execution input: the document with defaults filled in, in canonical field names
+        (two requests that differ only in spelled-out defaults give the same input)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def cross_field_issues(spec: RunSpec) -> list[RunSpecError]:
@@ -224,6 +222,13 @@ def cross_field_issues(spec: RunSpec) -> list[RunSpecError]:
         issues.append(RunSpecError("container", "allowed only with trainer=container"))
     # Bedrock-trained custom models serve only through provisioned throughput; imported
     # models serve on demand.
+    if spec.provisioned_throughput is not None and spec.trainer != Trainer.BEDROCK:
+        issues.append(
+            RunSpecError(
+                "provisionedThroughput",
+                "imported models serve on demand; use it with trainer=bedrock",
+            )
+        )
     if (
         spec.evaluation is not None
         and spec.trainer == Trainer.BEDROCK
@@ -260,6 +265,12 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def inference_model_id(base_model_id: str) -> str:
+    """The on-demand id of a customizable base model: customization ids carry a context-length
+    suffix (``...-v1:0:128k``) that inference does not accept."""
+    return re.sub(r":\d+k$", "", base_model_id)
+
+
 def _digest(run_name: str, length: int) -> str:
     return hashlib.sha256(run_name.encode()).hexdigest()[:length]
 
@@ -281,19 +292,23 @@ def execution_name(run_name: str) -> str:
     return _slug(run_name, 80)
 
 
-def names_for(run_name: str) -> dict[str, Any]:
+def names_for(run_name: str, prefix: str = "") -> dict[str, Any]:
     """Job and model names plus idempotency tokens of one run, per job kind.
 
-    Bedrock job names, SageMaker training job names and custom model names allow 63
-    characters: the slug leaves room for the longest suffix plus ``-model``.
+    Names start with the stage ``prefix`` (``bcp-dev``) so that IAM can scope SageMaker's
+    training jobs to the stage. Bedrock job names, SageMaker training job names and custom
+    model names allow 63 characters: the slug leaves room for the prefix, the longest suffix
+    and ``-model``.
     """
-    slug = _slug(run_name, 63 - len("-model") - 1 - max(len(s) for s in JOB_SUFFIXES.values()))
+    head = f"{prefix}-" if prefix else ""
+    room = 63 - len(head) - len("-model") - 1 - max(len(s) for s in JOB_SUFFIXES.values())
+    slug = _slug(run_name, room)
     token = _digest(run_name, 40)
     out: dict[str, Any] = {"execution": execution_name(run_name), "slug": slug}
     for kind, suffix in JOB_SUFFIXES.items():
         out[kind] = {
-            "jobName": f"{slug}-{suffix}",
-            "modelName": f"{slug}-{suffix}-model",
+            "jobName": f"{head}{slug}-{suffix}",
+            "modelName": f"{head}{slug}-{suffix}-model",
             # clientRequestToken: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,256}
             "token": f"{suffix}-{token}",
         }

@@ -13,6 +13,7 @@ from lambdas.core.run_spec import (
     RunSpecError,
     api_gateway_schema,
     execution_name,
+    inference_model_id,
     names_for,
     parse_run_spec,
 )
@@ -57,6 +58,15 @@ INVALID = [
     ),
     (doc(container=CONTAINER), "container"),
     (doc(evaluation=EVALUATION), "provisionedThroughput"),
+    (
+        doc(
+            trainer="import",
+            trainingDataUri=None,
+            modelDataUri="s3://data-bucket/w/",
+            provisionedThroughput={"modelUnits": 1},
+        ),
+        "provisionedThroughput",
+    ),
     (doc(tags={"aws:owner": "x"}), "tags.aws:owner"),
     (doc(trainer="container", container={**CONTAINER, "maxWaitS": 4000}), "container.maxWaitS"),
     (
@@ -91,15 +101,11 @@ VALID = [
 
 
 @pytest.mark.parametrize("document", VALID)
-def test_valid_documents_normalize_with_flags(document: dict[str, Any]) -> None:
+def test_valid_documents_normalize_to_a_fixed_point(document: dict[str, Any]) -> None:
     wf = parse_run_spec(document).workflow_input()
-    assert wf["hasValidation"] is (document.get("trainer") != "import")
-    assert wf["hasProvisionedThroughput"] is ("provisionedThroughput" in document)
-    assert wf["hasEvaluation"] is ("evaluation" in document)
-    assert wf["names"]["execution"] == execution_name(document["runName"])
-    # The normalized document is itself a valid run document plus derived keys.
-    derived = {"names", "hasValidation", "hasProvisionedThroughput", "hasEvaluation"}
-    assert parse_run_spec({k: v for k, v in wf.items() if k not in derived}).workflow_input() == wf
+    assert set(document) <= set(wf)
+    # Spelled-out defaults give the same execution input (Step Functions compares strings).
+    assert parse_run_spec(wf).workflow_input() == wf
 
 
 def test_api_gateway_schema_agrees_with_the_model() -> None:
@@ -125,12 +131,14 @@ def test_api_gateway_schema_agrees_with_the_model() -> None:
 @pytest.mark.parametrize(
     "run_name", ["run-1", "Run_2024.01", "a" * 80, "x.y", "x-y", "9" * 63 + ".z"]
 )
-def test_derived_names_are_valid_and_deterministic(run_name: str) -> None:
-    names = names_for(run_name)
-    assert names == names_for(run_name)
+@pytest.mark.parametrize("prefix", ["", "bcp-dev", "bcp-abcdefghijklmnop"])
+def test_derived_names_are_valid_and_deterministic(run_name: str, prefix: str) -> None:
+    names = names_for(run_name, prefix)
+    assert names == names_for(run_name, prefix)
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", names["execution"])
     for kind in ("customization", "training", "import", "throughput"):
         entry = names[kind]
+        assert entry["jobName"].startswith(prefix)
         # SageMaker training job names are the strictest of the job-name patterns.
         assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", entry["jobName"]), entry
         assert (
@@ -147,3 +155,8 @@ def test_distinct_run_names_never_share_names() -> None:
     assert (
         names_for("run-1")["customization"]["token"] != names_for("run-2")["customization"]["token"]
     )
+
+
+def test_inference_model_id_drops_the_context_suffix() -> None:
+    assert inference_model_id(HAIKU) == "anthropic.claude-3-haiku-20240307-v1:0"
+    assert inference_model_id("meta.llama3-2-1b-instruct-v1:0") == "meta.llama3-2-1b-instruct-v1:0"
