@@ -1,0 +1,48 @@
+"""Container entry point (`train`): check the job's inputs, then start torchrun on this node.
+
+SageMaker runs `train` on every host of the job. Hyperparameters and channels are checked here,
+before any GPU process starts, so a typo fails in seconds with the offending name in the job's
+FailureReason. Then one torchrun per node starts one worker per GPU (TRAINER_NPROC_PER_NODE
+overrides the count: the local CPU run uses 2 gloo processes).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import torch
+
+from training_image.trainer.config import HyperparameterError, parse_hyperparameters
+from training_image.trainer.sagemaker import (
+    Cluster,
+    ContractError,
+    Paths,
+    read_hyperparameters,
+    torchrun_command,
+    write_failure,
+)
+
+
+def main() -> int:
+    paths = Paths.from_env()
+    try:
+        paths.check()
+        parse_hyperparameters(read_hyperparameters(paths.hyperparameters))
+    except (HyperparameterError, ContractError) as exc:
+        write_failure(paths.output, str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    cluster = Cluster.from_env()
+    nproc = int(os.environ.get("TRAINER_NPROC_PER_NODE", torch.cuda.device_count() or 1))
+    env = dict(os.environ)
+    if cluster.network_interface:  # NCCL must use the interface SageMaker wires between hosts
+        env.setdefault("NCCL_SOCKET_IFNAME", cluster.network_interface)
+    command = torchrun_command(cluster, nproc)
+    print(" ".join(command), flush=True)
+    return subprocess.call(command, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Read a SageMaker data channel (JSONL files in any Bedrock format) into tokenized examples.
+
+Parsing is `lambdas.core.formats` only: the container accepts exactly what the dataset
+validator accepts and reports errors the same way (PATH:LINE: CODE: message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from lambdas.core.formats import (
+    Conversation,
+    DatasetFormat,
+    FormatError,
+    detect_format,
+    iter_jsonl,
+    to_conversation,
+)
+from training_image.trainer.chat import IGNORE, Example, encode
+
+DATA_SUFFIXES = (".jsonl",)
+
+
+class DataError(ValueError):
+    """The channel cannot be trained on; names the file (and line) and what is expected."""
+
+
+@dataclass(frozen=True)
+class ChannelData:
+    examples: tuple[Example, ...]
+    fmt: DatasetFormat
+    records: int
+    truncated: int  # chat records cut at maxSequenceLength
+    split: int  # pre-training records split into several maxSequenceLength pieces
+
+    @property
+    def label_tokens(self) -> int:
+        return sum(sum(1 for x in e.labels if x != IGNORE) for e in self.examples)
+
+
+def channel_files(directory: Path) -> list[Path]:
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES)
+    if not files:
+        raise DataError(f"{directory}: no {'/'.join(DATA_SUFFIXES)} files in the data channel")
+    return files
+
+
+def _kind(fmt: DatasetFormat, prompt_completion: str) -> Literal["chat", "raw", "pretrain"]:
+    if fmt is DatasetFormat.CONTINUED_PRETRAINING:
+        return "pretrain"
+    if fmt is DatasetFormat.PROMPT_COMPLETION and prompt_completion == "raw":
+        return "raw"
+    return "chat"
+
+
+def _fit(example: Example, max_len: int, kind: str) -> tuple[list[Example], bool]:
+    """Cut an example to max_len: pre-training text is split into pieces, a chat is truncated."""
+    if len(example.input_ids) <= max_len:
+        return [example], False
+    if kind != "pretrain":
+        cut = Example(example.input_ids[:max_len], example.labels[:max_len])
+        return [cut], True
+    pieces = []
+    for start in range(0, len(example.input_ids), max_len):
+        ids = example.input_ids[start : start + max_len]
+        labels = (IGNORE, *example.labels[start + 1 : start + max_len])
+        if len(ids) > 1:
+            pieces.append(Example(ids, labels))
+    return pieces, True
+
+
+def load_channel(
+    directory: Path, tokenizer: Any, max_len: int, prompt_completion: str = "chat"
+) -> ChannelData:
+    """Tokenize every record of every JSONL file in the channel. One format per channel."""
+    examples: list[Example] = []
+    fmt: DatasetFormat | None = None
+    records = truncated = split = 0
+    for path in channel_files(directory):
+        with path.open("rb") as stream:
+            for line, record in iter_jsonl(stream, str(path)):
+                if fmt is None:
+                    fmt = _detected(record, str(path), line)
+                conv = _conversation(record, fmt, str(path), line)
+                kind = _kind(fmt, prompt_completion)
+                pieces, cut = _fit(encode(tokenizer, conv, kind), max_len, kind)
+                records += 1
+                truncated += cut and kind != "pretrain"
+                split += cut and kind == "pretrain"
+                examples.extend(p for p in pieces if any(x != IGNORE for x in p.labels))
+    if fmt is None or not examples:
+        raise DataError(f"{directory}: the channel holds no record with tokens to train on")
+    return ChannelData(tuple(examples), fmt, records, truncated, split)
+
+
+def _detected(record: Any, path: str, line: int) -> DatasetFormat:
+    try:
+        return detect_format(record)
+    except FormatError as exc:
+        raise FormatError(path, line, exc.code, exc.field, exc.message) from None
+
+
+def _conversation(record: Any, fmt: DatasetFormat, path: str, line: int) -> Conversation:
+    conv = to_conversation(record, fmt, path=path, line=line)
+    if conv.has_images:
+        raise DataError(
+            f"{path}:{line}: images are not supported: the training container fine-tunes "
+            "text-only decoder models; remove image blocks or use a Bedrock-managed job"
+        )
+    return conv

@@ -1,0 +1,60 @@
+"""Process-group setup and the few collectives the recipe needs, for CUDA (NCCL) and CPU (gloo)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
+
+
+def init(timeout_min: int = 60) -> torch.device:
+    """Join the process group torchrun describes (or a world of one); returns this rank's device."""
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        if "RANK" not in os.environ:  # plain `python`: a world of one, for tools and tests
+            os.environ.update(RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
+            os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(minutes=timeout_min))
+    return device()
+
+
+def device() -> torch.device:
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def mesh(sharding: str) -> DeviceMesh:
+    """1-D mesh for full sharding; 2-D (replicate over nodes, shard within a node) for hybrid."""
+    world = dist.get_world_size()
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    kind = device().type
+    if sharding == "hybrid" and world > local:
+        return init_device_mesh(
+            kind, (world // local, local), mesh_dim_names=("replicate", "shard")
+        )
+    return init_device_mesh(kind, (world,), mesh_dim_names=("shard",))
+
+
+def all_sum(values: Sequence[float]) -> list[float]:
+    """Sum a few scalars over ranks (fp64 so token counts stay exact)."""
+    t = torch.tensor(list(values), dtype=torch.float64, device=device())
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def is_main() -> bool:
+    return dist.get_rank() == 0
+
+
+def log(message: str) -> None:
+    """Rank 0 prints; one line per event so CloudWatch keeps them whole."""
+    if is_main():
+        print(message, file=sys.stdout, flush=True)

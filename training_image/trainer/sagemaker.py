@@ -1,0 +1,136 @@
+"""The SageMaker training-container contract: where inputs are, where outputs go, which host.
+
+SageMaker provides files, not environment: /opt/ml/input/config/{hyperparameters,resourceconfig}
+.json and one directory per channel under /opt/ml/input/data/. The SM_* variables exist only when
+the sagemaker-training toolkit is installed; they are honoured when set (the local run sets them
+to point at a scratch directory) and otherwise derived from the files, so the image needs no
+toolkit. TRAINER_CHECKPOINT_DIR overrides /opt/ml/checkpoints (CheckpointConfig.LocalPath).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdas.core.training_contract import CHANNEL_BASE_MODEL, CHANNEL_TRAIN, CHANNEL_VALIDATION
+
+OPT_ML = Path("/opt/ml")
+MASTER_PORT = 29500
+WORKER_MODULE = "training_image.trainer.worker"
+
+
+class ContractError(ValueError):
+    """A required input of the training job is missing; names it and where it was looked for."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    hyperparameters: Path
+    train: Path
+    validation: Path | None
+    base_model: Path
+    model: Path
+    checkpoints: Path
+    output: Path  # SageMaker reads `failure` here as the job's FailureReason
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Paths:
+        env = os.environ if env is None else env
+
+        def channel(name: str) -> Path:
+            return Path(env.get(f"SM_CHANNEL_{name.upper()}", OPT_ML / "input" / "data" / name))
+
+        config_dir = Path(env.get("SM_INPUT_CONFIG_DIR", OPT_ML / "input" / "config"))
+        validation = channel(CHANNEL_VALIDATION)
+        return cls(
+            hyperparameters=config_dir / "hyperparameters.json",
+            train=channel(CHANNEL_TRAIN),
+            validation=validation if validation.is_dir() else None,
+            base_model=channel(CHANNEL_BASE_MODEL),
+            model=Path(env.get("SM_MODEL_DIR", OPT_ML / "model")),
+            checkpoints=Path(env.get("TRAINER_CHECKPOINT_DIR", OPT_ML / "checkpoints")),
+            output=Path(env.get("SM_OUTPUT_DIR", OPT_ML / "output")),
+        )
+
+    def check(self) -> None:
+        for name, path in ((CHANNEL_TRAIN, self.train), (CHANNEL_BASE_MODEL, self.base_model)):
+            if not path.is_dir():
+                raise ContractError(
+                    f"required input channel '{name}' is missing (looked in {path}); "
+                    f"CreateTrainingJob must define channels: {CHANNEL_TRAIN}, {CHANNEL_BASE_MODEL}"
+                    f" (optional: {CHANNEL_VALIDATION})"
+                )
+        if not (self.base_model / "config.json").exists():
+            raise ContractError(
+                f"channel '{CHANNEL_BASE_MODEL}' ({self.base_model}) has no config.json: it must "
+                "hold a transformers checkpoint (config.json, *.safetensors, tokenizer files)"
+            )
+
+
+def read_hyperparameters(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ContractError(f"{path}: hyperparameters must be a JSON object")
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+
+
+@dataclass(frozen=True)
+class Cluster:
+    hosts: tuple[str, ...]
+    current_host: str
+    network_interface: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Cluster:
+        env = os.environ if env is None else env
+        if "SM_HOSTS" in env:
+            hosts = tuple(json.loads(env["SM_HOSTS"]))
+            return cls(
+                hosts, env.get("SM_CURRENT_HOST", hosts[0]), env.get("SM_NETWORK_INTERFACE_NAME")
+            )
+        config_dir = Path(env.get("SM_INPUT_CONFIG_DIR", OPT_ML / "input" / "config"))
+        resource = config_dir / "resourceconfig.json"
+        if resource.exists():
+            data = json.loads(resource.read_text())
+            return cls(
+                tuple(data["hosts"]), data["current_host"], data.get("network_interface_name")
+            )
+        return cls(("localhost",), "localhost")
+
+    @property
+    def node_rank(self) -> int:
+        # SageMaker names hosts algo-1..algo-N; sorting keeps every node's view identical.
+        return sorted(self.hosts).index(self.current_host)
+
+    @property
+    def master(self) -> str:
+        return sorted(self.hosts)[0]
+
+
+def torchrun_command(cluster: Cluster, nproc_per_node: int) -> list[str]:
+    """One torchrun per node, one worker process per GPU, static rendezvous on the first host."""
+    master = "127.0.0.1" if len(cluster.hosts) == 1 else cluster.master
+    return [
+        sys.executable, "-m", "torch.distributed.run",
+        f"--nnodes={len(cluster.hosts)}",
+        f"--node-rank={cluster.node_rank}",
+        f"--nproc-per-node={nproc_per_node}",
+        f"--master-addr={master}",
+        f"--master-port={MASTER_PORT}",
+        "-m", WORKER_MODULE,
+    ]  # fmt: skip
+
+
+def write_failure(output_dir: Path, message: str) -> None:
+    """SageMaker shows the first 1024 characters of this file as the job's FailureReason."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "failure").write_text(message[:1024])
+    except OSError:
+        pass  # not on SageMaker and no writable /opt/ml: the message is in the log anyway

@@ -1,0 +1,221 @@
+"""The fine-tuning recipe: setup, train (validate, stop early, checkpoint), export. One per rank.
+
+Launched by the container entry point (`python -m training_image.trainer`, which starts torchrun
+with one worker per GPU on every node); `run(job)` is also callable in-process (tests: a world
+of one).
+
+Loss normalisation: each optimizer step sums token losses over all its micro-batches on all
+ranks and divides by the global number of labelled tokens of that step (all-reduced before the
+first backward). The naive mean of per-micro-batch means over-weights short batches
+(transformers #34191, torchtune #1875). FSDP averages gradients over ranks, hence the x world.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from transformers import AutoTokenizer
+
+from lambdas.core.import_check import check_directory
+from lambdas.core.training_contract import metric_line
+from training_image.trainer import checkpoint, runtime
+from training_image.trainer.attention import resolve_backend
+from training_image.trainer.chat import ensure_chat_template
+from training_image.trainer.checkpoint import TrainerState
+from training_image.trainer.config import TrainConfig, check_batch_layout
+from training_image.trainer.data import ChannelData, load_channel
+from training_image.trainer.export import export
+from training_image.trainer.model import CausalLMWithLoss, build, load_hf_config, trainable
+from training_image.trainer.packing import Rows, Schedule
+from training_image.trainer.report import plot_losses, write_history
+from training_image.trainer.sagemaker import Paths
+from training_image.trainer.schedule import EarlyStopping, lr_at
+
+
+@dataclass(frozen=True)
+class Job:
+    cfg: TrainConfig
+    paths: Paths
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: TrainerState
+    total_steps: int
+    exported: bool
+
+
+def _data(job: Job, tokenizer: object) -> tuple[ChannelData, ChannelData | None]:
+    cfg, paths = job.cfg, job.paths
+    train = load_channel(
+        paths.train, tokenizer, cfg.maxSequenceLength, cfg.promptCompletionTemplate
+    )
+    val = None
+    if paths.validation is not None:
+        val = load_channel(
+            paths.validation, tokenizer, cfg.maxSequenceLength, cfg.promptCompletionTemplate
+        )
+    runtime.log(
+        f"data: {train.records} train records ({train.fmt}), {train.label_tokens} label tokens, "
+        f"{train.truncated} truncated, {train.split} split; "
+        f"validation: {val.records if val else 0} records"
+    )
+    return train, val
+
+
+def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
+    """Train and export. `interrupt_after` stops after that step like a spot reclaim (tests)."""
+    cfg, paths = job.cfg, job.paths
+    device = runtime.init()
+    rank, world = dist.get_rank(), dist.get_world_size()
+    torch.manual_seed(cfg.seed + rank)  # dropout differs per rank; data order does not
+    tokenizer = AutoTokenizer.from_pretrained(paths.base_model)
+    hf_config = load_hf_config(paths.base_model)
+    ensure_chat_template(tokenizer, hf_config.model_type)
+    pad_id = (
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    )
+    train, val = _data(job, tokenizer)
+    rows = Rows.build(train.examples, cfg.maxSequenceLength, cfg.packing)
+    val_rows = Rows.build(val.examples, cfg.maxSequenceLength, cfg.packing) if val else None
+    check_batch_layout(cfg, world)
+    plan = Schedule(len(rows.rows), cfg.batchSize, cfg.microBatchSize, world, cfg.seed)
+    total = plan.steps_per_epoch * cfg.epochCount
+    total = min(total, cfg.maxSteps) if cfg.maxSteps else total
+    eval_every = cfg.evalEverySteps or plan.steps_per_epoch
+    backend = resolve_backend(cfg.attention, device)
+    runtime.log(
+        f"plan: {len(rows.rows)} rows of <= {cfg.maxSequenceLength} tokens, {plan.steps_per_epoch} "
+        f"steps/epoch, {total} steps, accumulation {plan.accumulation}, world {world}, "
+        f"attention {backend}, method {cfg.method}"
+    )
+    model = build(cfg, hf_config, paths.base_model, runtime.mesh(cfg.sharding), device, backend)
+    params = trainable(model)
+    optimizer = torch.optim.AdamW(
+        params, lr=cfg.learningRate, weight_decay=cfg.weightDecay, fused=device.type == "cuda"
+    )
+    state = TrainerState()
+    resume = checkpoint.latest(paths.checkpoints)
+    if resume is not None:
+        state = checkpoint.load(resume, model, optimizer)
+        runtime.log(f"resumed from {resume} at step {state.step}")
+    stopper = EarlyStopping.from_state(
+        cfg.earlyStoppingThreshold, cfg.earlyStoppingPatience, state.stopper
+    )
+    best_dir = paths.checkpoints / "best"
+    clip = cfg.maxGradNorm if cfg.maxGradNorm > 0 else math.inf
+    while state.step < total and not state.stopped_early:
+        started = time.perf_counter()
+        lr = lr_at(
+            state.step,
+            cfg.learningRate,
+            cfg.learningRateWarmupSteps,
+            total,
+            cfg.minLearningRateRatio,
+        )
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batches = [rows.batch(ix, pad_id, cfg.packing) for ix in plan.rows_for(state.step, rank)]
+        local = sum(b.label_tokens for b in batches)
+        tokens = sum(b.real_tokens for b in batches)
+        global_labels = runtime.all_sum([local])[0]
+        scale = world / max(global_labels, 1.0)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        model.train()
+        for batch in batches:
+            loss = model(batch.to(device))
+            (loss * scale).backward()
+            loss_sum += loss.detach()
+        norm = torch.nn.utils.clip_grad_norm_(params, clip, foreach=device.type == "cuda")
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        summed, all_tokens = runtime.all_sum([loss_sum.item(), tokens])
+        train_loss = summed / max(global_labels, 1.0)
+        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+        record = {"step": state.step, "train_loss": train_loss, "lr": lr}
+        if state.step % cfg.logEverySteps == 0 or state.step == total:
+            elapsed = time.perf_counter() - started
+            runtime.log(metric_line(state.step, {
+                "epoch": state.step / plan.steps_per_epoch, "train_loss": train_loss, "lr": lr,
+                "grad_norm": grad_norm, "tokens_per_s": all_tokens / elapsed / world,
+            }))  # fmt: skip
+        if val_rows is not None and (state.step % eval_every == 0 or state.step == total):
+            val_loss = evaluate(model, val_rows, pad_id, cfg, device)
+            record["val_loss"] = val_loss
+            runtime.log(metric_line(state.step, {"val_loss": val_loss}))
+            if state.best_val_loss is None or val_loss < state.best_val_loss:
+                state.best_val_loss, state.best_step = val_loss, state.step
+                checkpoint.keep_best(best_dir, model)
+            if cfg.earlyStopping and stopper.update(val_loss):
+                state.stopped_early = True
+                runtime.log(
+                    f"early stopping at step {state.step}: validation loss did not improve by "
+                    f"more than {cfg.earlyStoppingThreshold} in {cfg.earlyStoppingPatience} "
+                    f"evaluations; best {state.best_val_loss:.4f} at step {state.best_step}"
+                )
+            state.stopper = stopper.state()
+        state.history.append(record)
+        if state.step % cfg.checkpointEverySteps == 0 and state.step < total:
+            checkpoint.save(paths.checkpoints, model, optimizer, state)
+        if interrupt_after is not None and state.step >= interrupt_after and state.step < total:
+            return Outcome(state, total, exported=False)
+    finish(job, model, tokenizer, state, best_dir)
+    return Outcome(state, total, exported=True)
+
+
+def evaluate(
+    model: CausalLMWithLoss, rows: Rows, pad_id: int, cfg: TrainConfig, device: torch.device
+) -> float:
+    """Mean token loss over the whole validation set, split over ranks."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    per_round = world * cfg.microBatchSize
+    n = len(rows.rows)
+    loss_sum, labels = 0.0, 0.0
+    model.eval()
+    with torch.no_grad():
+        # Every rank runs the same number of forwards (FSDP all-gathers are collectives); a rank
+        # with no rows left re-reads row 0 and counts nothing.
+        for start in range(0, n, per_round):
+            mine = list(
+                range(start + rank * cfg.microBatchSize, start + (rank + 1) * cfg.microBatchSize)
+            )
+            real = [i for i in mine if i < n]
+            batch = rows.batch(real or [0], pad_id, cfg.packing)
+            value = float(model(batch.to(device)))
+            if real:
+                loss_sum += value
+                labels += batch.label_tokens
+    model.train()
+    total_loss, total_labels = runtime.all_sum([loss_sum, labels])
+    return total_loss / max(total_labels, 1.0)
+
+
+def finish(
+    job: Job, model: CausalLMWithLoss, tokenizer: object, state: TrainerState, best_dir: Path
+) -> None:
+    """Best weights back in, merged export, loss curve, import check. Collective until export."""
+    if state.best_step is not None and checkpoint.restore_best(best_dir, model):
+        runtime.log(
+            f"exporting the best weights: step {state.best_step}, "
+            f"val_loss {state.best_val_loss:.4f}"
+        )
+    out = job.paths.model
+    files = export(model.lm, tokenizer, out, job.paths.base_model, job.cfg.exportShardSizeMb)
+    if runtime.is_main():
+        write_history(out / "training_history.json", state)
+        plot_losses(out / "loss_curve.png", state.history)
+        result = check_directory(out)
+        (out / "import_check.json").write_text(json.dumps(asdict(result), indent=1))
+        # Reported, not fatal: the weights are written either way, and the workflow runs the
+        # same check before CreateModelImportJob. Failing here would discard a finished run.
+        level = "" if result.ready else "WARNING "
+        runtime.log(f"export: {len(files)} weight files in {out}")
+        runtime.log(f"{level}import check: {result.summary()}")
+    dist.barrier()
