@@ -1,0 +1,101 @@
+"""Fixtures of the trigger API tests: moto's Step Functions executing a small state machine.
+
+The machine stands in for the workflow by the one input it branches on, ``trainer``: ``import``
+succeeds at once with outputs, ``container`` fails with a reason, ``bedrock`` waits an hour in
+a named step (a run that stays RUNNING until stopped).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+DEFINITION = {
+    "StartAt": "ValidateDataset",
+    "States": {
+        "ValidateDataset": {"Type": "Pass", "Next": "ChooseTrainer"},
+        "ChooseTrainer": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.trainer", "StringEquals": "import", "Next": "ImportModel"},
+                {"Variable": "$.trainer", "StringEquals": "container", "Next": "TrainingFailed"},
+            ],
+            "Default": "WaitForCustomizationJob",
+        },
+        "WaitForCustomizationJob": {"Type": "Wait", "Seconds": 3600, "Next": "Done"},
+        "ImportModel": {
+            "Type": "Pass",
+            "Result": {
+                "importedModelArn": "arn:aws:bedrock:us-east-1:123456789012:imported-model/abc",
+                "reportUri": "s3://artifacts/runs/x/evaluation/report.json",
+            },
+            "Next": "Done",
+        },
+        "TrainingFailed": {
+            "Type": "Fail",
+            "Error": "TrainingJobFailed",
+            "Cause": "ClientError: the training data has 3 records; at least 8 are required",
+        },
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+MODEL = "meta.llama3-2-1b-instruct-v1:0:128k"
+_ids = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    """Run names differ per test: fixtures share one emulated account per module."""
+    return f"{prefix}-{next(_ids)}"
+
+
+def bedrock_doc(run_name: str, **extra: Any) -> dict[str, Any]:
+    return {"runName": run_name, "baseModelId": MODEL,
+            "trainingDataUri": "s3://team-data/train.jsonl", **extra}  # fmt: skip
+
+
+def import_doc(run_name: str) -> dict[str, Any]:
+    return {"runName": run_name, "baseModelId": MODEL, "trainer": "import",
+            "modelDataUri": "s3://team-data/weights/"}  # fmt: skip
+
+
+def container_doc(run_name: str) -> dict[str, Any]:
+    return {"runName": run_name, "baseModelId": MODEL, "trainer": "container",
+            "trainingDataUri": "s3://team-data/train.jsonl",
+            "container": {"baseWeightsUri": "s3://team-data/base/"}}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StepFunctions:
+    client: Any
+    state_machine_arn: str
+
+    def wait_until(
+        self, execution_arn: str, statuses: set[str], timeout_s: float = 10
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            described: dict[str, Any] = self.client.describe_execution(executionArn=execution_arn)
+            if described["status"] in statuses or time.monotonic() > deadline:
+                return described
+            time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def stepfunctions() -> Iterator[StepFunctions]:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        client = boto3.client("stepfunctions", region_name="us-east-1")
+        arn = client.create_state_machine(
+            name="bcp-test-workflow",
+            definition=json.dumps(DEFINITION),
+            roleArn="arn:aws:iam::123456789012:role/bcp-test-workflow-role",
+        )["stateMachineArn"]
+        yield StepFunctions(client, arn)
