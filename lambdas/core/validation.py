@@ -81,9 +81,21 @@ def validate_dataset(
     return report
 
 
+# HeadObject errors carry the HTTP status as their code; say what it means for the user.
+_S3_ERRORS = {
+    "404": "no such object (NoSuchKey): check the URI",
+    "NoSuchKey": "no such object (NoSuchKey): check the URI",
+    "NoSuchBucket": "no such bucket: check the URI",
+    "403": "access denied: the role needs s3:GetObject (and kms:Decrypt for KMS objects)",
+    "AccessDenied": "access denied: the role needs s3:GetObject (and kms:Decrypt for KMS objects)",
+}
+
+
 def _unreadable(exc: Exception) -> str:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-    return f"cannot read: {code}: {exc}" if code else f"cannot read: {exc}"
+    if code is None:
+        return f"cannot read: {exc}"
+    return f"cannot read: {_S3_ERRORS.get(str(code), f'{code}: {exc}')}"
 
 
 def _scan_file(
