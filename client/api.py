@@ -29,6 +29,8 @@ from botocore.awsrequest import AWSRequest
 
 from client.models import (
     ApiError,
+    BadRequestError,
+    FieldError,
     Run,
     RunPage,
     StartResult,
@@ -36,6 +38,7 @@ from client.models import (
     WaitTimeoutError,
     error_from_response,
 )
+from lambdas.api import request
 from lambdas.api.contract import (
     API_KEY_HEADER,
     OUTPUT_API_KEY_ID,
@@ -106,8 +109,13 @@ class Client:
 
     # -- routes ------------------------------------------------------------------------------
 
-    def start(self, document: Mapping[str, Any]) -> StartResult:
-        """Start a run. Repeating the same document returns the same run (``created`` False)."""
+    def start(self, document: Mapping[str, Any], *, validate: bool = True) -> StartResult:
+        """Start a run. Repeating the same document returns the same run (``created`` False).
+
+        ``validate`` checks the document first with the model the API uses, so every bad field
+        is named without a round trip (the gateway's own validator names fewer)."""
+        if validate:
+            check_document(document)
         status, body = self._request("POST", Route.RUNS, body=document)
         return StartResult(run=Run.from_json(body), created=status == 201)
 
@@ -221,6 +229,15 @@ class Client:
             request
         )
         return dict(request.headers.items())
+
+
+def check_document(document: Mapping[str, Any]) -> None:
+    """Raise ``BadRequestError`` naming every invalid field, exactly as the API would."""
+    try:
+        request.run_spec(document)
+    except request.ApiFailure as failure:
+        fields = tuple(FieldError(f.field, f.message) for f in failure.fields)
+        raise BadRequestError(0, str(failure.code), failure.message, fields) from None
 
 
 def _run_path(route: Route, run_name: str) -> str:

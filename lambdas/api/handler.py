@@ -61,8 +61,15 @@ def dispatch(event: dict[str, Any], *, sfn: Any, state_machine_arn: str) -> dict
         status = 500
         body = {"error": str(ErrorCode.INTERNAL), "message": "internal error; see the API logs"}
     request_id = (event.get("requestContext") or {}).get("requestId")
-    logger.info("request", extra={"route": f"{method} {resource}", "status": status,
-                                  "error": body.get("error"), "requestId": request_id})  # fmt: skip
+    logger.info(
+        "request",
+        extra={
+            "route": f"{method} {resource}",
+            "status": status,
+            "error": body.get("error"),
+            "requestId": request_id,
+        },
+    )
     return {"statusCode": status, "headers": HEADERS, "body": json.dumps(body)}
 
 
@@ -78,8 +85,9 @@ def _caller(event: dict[str, Any]) -> str | None:
 @cache
 def _sfn() -> Any:
     # One retry layer (runs.RETRY_BACKOFF), and timeouts that fit the gateway's 29 s.
-    config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=3,
-                    read_timeout=10)  # fmt: skip
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 1}, connect_timeout=3, read_timeout=10
+    )
     return boto3.client("stepfunctions", config=config)
 
 

@@ -146,8 +146,13 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
 
 def current_step(sfn: Any, arn: str) -> str | None:
     """Name of the state entered last, from the newest history events."""
-    page = _call(sfn.get_execution_history, executionArn=arn, reverseOrder=True,
-                 maxResults=HISTORY_PAGE, includeExecutionData=False)  # fmt: skip
+    page = _call(
+        sfn.get_execution_history,
+        executionArn=arn,
+        reverseOrder=True,
+        maxResults=HISTORY_PAGE,
+        includeExecutionData=False,
+    )
     entered = [e for e in page.get("events", []) if "stateEnteredEventDetails" in e]
     if not entered:
         return None

@@ -18,6 +18,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.api.gateway import Gateway, serve
+
 DEFINITION = {
     "StartAt": "ValidateDataset",
     "States": {
@@ -48,6 +50,7 @@ DEFINITION = {
     },
 }
 
+KEY_ID, SECRET, API_KEY = "AKIDCALLER", "caller-secret", "usage-plan-key"
 MODEL = "meta.llama3-2-1b-instruct-v1:0:128k"
 _ids = itertools.count()
 
@@ -58,19 +61,31 @@ def unique(prefix: str) -> str:
 
 
 def bedrock_doc(run_name: str, **extra: Any) -> dict[str, Any]:
-    return {"runName": run_name, "baseModelId": MODEL,
-            "trainingDataUri": "s3://team-data/train.jsonl", **extra}  # fmt: skip
+    return {
+        "runName": run_name,
+        "baseModelId": MODEL,
+        "trainingDataUri": "s3://team-data/train.jsonl",
+        **extra,
+    }
 
 
 def import_doc(run_name: str) -> dict[str, Any]:
-    return {"runName": run_name, "baseModelId": MODEL, "trainer": "import",
-            "modelDataUri": "s3://team-data/weights/"}  # fmt: skip
+    return {
+        "runName": run_name,
+        "baseModelId": MODEL,
+        "trainer": "import",
+        "modelDataUri": "s3://team-data/weights/",
+    }
 
 
 def container_doc(run_name: str) -> dict[str, Any]:
-    return {"runName": run_name, "baseModelId": MODEL, "trainer": "container",
-            "trainingDataUri": "s3://team-data/train.jsonl",
-            "container": {"baseWeightsUri": "s3://team-data/base/"}}  # fmt: skip
+    return {
+        "runName": run_name,
+        "baseModelId": MODEL,
+        "trainer": "container",
+        "trainingDataUri": "s3://team-data/train.jsonl",
+        "container": {"baseWeightsUri": "s3://team-data/base/"},
+    }
 
 
 @dataclass(frozen=True)
@@ -99,3 +114,23 @@ def stepfunctions() -> Iterator[StepFunctions]:
             roleArn="arn:aws:iam::123456789012:role/bcp-test-workflow-role",
         )["stateMachineArn"]
         yield StepFunctions(client, arn)
+
+
+@pytest.fixture(scope="module")
+def gateway(stepfunctions: StepFunctions) -> Iterator[Gateway]:
+    """The local API on 127.0.0.1, in front of the module's emulated Step Functions."""
+    secrets = {KEY_ID: SECRET}
+    with serve(
+        Gateway(stepfunctions.client, stepfunctions.state_machine_arn, secrets, API_KEY)
+    ) as gw:
+        yield gw
+
+
+def session(secret: str = SECRET) -> boto3.session.Session:
+    """The caller's credentials: a key the gateway knows (with the right secret, or not)."""
+    return boto3.session.Session(
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=secret,
+        aws_session_token="session-token",
+        region_name="us-east-1",
+    )

@@ -64,21 +64,27 @@ def verify_sigv4(
     signed = match["headers"].split(";")
     if "host" not in signed or "x-amz-date" not in signed:
         raise SignatureError("host and x-amz-date must be signed")
-    skew = abs((datetime.now(UTC) - datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(
-        tzinfo=UTC)).total_seconds())  # fmt: skip
+    skew = abs(
+        (
+            datetime.now(UTC) - datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        ).total_seconds()
+    )
     if skew > MAX_CLOCK_SKEW_S:
         raise SignatureError("Signature expired")
-    request = AWSRequest(method=method, url=url, data=body,
-                         headers={h: lower.get(h, "") for h in signed})  # fmt: skip
+    request = AWSRequest(
+        method=method, url=url, data=body, headers={h: lower.get(h, "") for h in signed}
+    )
     request.context["timestamp"] = amz_date
     signer = SigV4Auth(
         Credentials(key, secrets[key], lower.get("x-amz-security-token")), SERVICE, REGION
     )
-    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)),
-                                request)  # fmt: skip
+    expected = signer.signature(
+        signer.string_to_sign(request, signer.canonical_request(request)), request
+    )
     if not hmac.compare_digest(expected, match["signature"]):
-        raise SignatureError("The request signature we calculated does not match the signature "
-                             "you provided.")  # fmt: skip
+        raise SignatureError(
+            "The request signature we calculated does not match the signature you provided."
+        )
     return key
 
 
@@ -123,9 +129,11 @@ class Gateway:
             "pathParameters": path_params or None,
             "body": body.decode() if body else None,
             "isBase64Encoded": False,
-            "requestContext": {"requestId": f"req-{len(self.requests)}",
-                               "identity": {"userArn": f"arn:aws:iam::123456789012:user/{caller}"}},
-        }  # fmt: skip
+            "requestContext": {
+                "requestId": f"req-{len(self.requests)}",
+                "identity": {"userArn": f"arn:aws:iam::123456789012:user/{caller}"},
+            },
+        }
         response = dispatch(event, sfn=self.sfn, state_machine_arn=self.state_machine_arn)
         return response["statusCode"], response["body"].encode()
 

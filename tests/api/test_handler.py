@@ -80,8 +80,9 @@ def test_repeat_of_the_same_document_returns_the_existing_run(stepfunctions):
     _, first = call(stepfunctions, "POST", Route.RUNS, body=bedrock_doc(name))
     settled(stepfunctions, name)
     # The same run, with a default spelled out: still the same normalized document.
-    status, again = call(stepfunctions, "POST", Route.RUNS,
-                         body=bedrock_doc(name, trainer="bedrock"))  # fmt: skip
+    status, again = call(
+        stepfunctions, "POST", Route.RUNS, body=bedrock_doc(name, trainer="bedrock")
+    )
     assert status == 200
     assert again["executionArn"] == first["executionArn"]
     assert again["currentStep"] == "WaitForCustomizationJob"
@@ -109,8 +110,13 @@ def test_finished_run_is_returned_for_its_document_and_conflicts_for_another(ste
 
 
 def test_every_invalid_field_is_named(stepfunctions):
-    doc = {"runName": "has spaces", "baseModelId": "", "trainer": "gpu",
-           "trainingDataUri": "https://example.com/x.jsonl", "colour": "blue"}  # fmt: skip
+    doc = {
+        "runName": "has spaces",
+        "baseModelId": "",
+        "trainer": "gpu",
+        "trainingDataUri": "https://example.com/x.jsonl",
+        "colour": "blue",
+    }
     status, body = call(stepfunctions, "POST", Route.RUNS, body=doc)
     assert (status, body["error"]) == (400, "VALIDATION_FAILED")
     named = {f["field"] for f in body["fields"]}
@@ -198,9 +204,14 @@ def test_list_pages_through_every_run_newest_first(stepfunctions):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [({"limit": "0"}, "limit"), ({"limit": "ten"}, "limit"), ({"status": "DONE"}, "status"),
-     ({"nextToken": "x" * 4000}, "nextToken"), ({"page": "2"}, "page")],
-)  # fmt: skip
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"status": "DONE"}, "status"),
+        ({"nextToken": "x" * 4000}, "nextToken"),
+        ({"page": "2"}, "page"),
+    ],
+)
 def test_bad_list_parameters_are_named(stepfunctions, query, field):
     status, body = call(stepfunctions, "GET", Route.RUNS, query=query)
     assert (status, body["error"]) == (400, "INVALID_PARAMETER")
