@@ -1,0 +1,1 @@
+"""Run notifications: one EventBridge event and one SNS message per finished run."""
