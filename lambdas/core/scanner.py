@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lambdas.core.digests import DigestIndex, record_digest
+from lambdas.core.format_fastpath import record_texts
 from lambdas.core.formats import (
     Conversation,
     DatasetFormat,
@@ -24,7 +25,7 @@ from lambdas.core.formats import (
 )
 from lambdas.core.model_spec import DatasetLimits, ModelSpec, TokenEstimator
 from lambdas.core.sources import DataSource, parse_s3_uri
-from lambdas.core.validation_report import FileStats, Issue, IssueLog
+from lambdas.core.validation_report import FileStats, Issue, IssueLog, TokenStats
 
 # No model accepts a record near this size (32K tokens at most, images by reference), so a
 # longer line is reported and skipped without being held in memory.
@@ -96,17 +97,14 @@ class Scanner:
                 return
         self.log.add(Issue(path, line, err.code, err.message, err.field))
 
-    def _rules(self, conv: Conversation, record: Any, bucket: str | None) -> int:
-        """The model's record rules beyond the schema; returns the token estimate."""
-        limits, model_id = self.limits, self.model.model_id
-        turns = conv.turns
-        if limits.single_turn and len(turns) > 2:
-            raise _Reject(
-                "MULTI_TURN_NOT_SUPPORTED",
-                f"{len(turns)} turns; {model_id} takes one user turn (and an optional "
-                "assistant turn) for this customization",
-            )
+    def _slow(self, record: Any, path: str, line: int, bucket: str | None) -> tuple[list[str], int]:
+        """The authoritative parse (raises FormatError) and the image rules; returns the texts."""
+        if self.fmt is None:
+            conv = self._first_format(record, path, line)
+        else:
+            conv = to_conversation(record, self.fmt, require_answer=self.limits.require_answer)
         if conv.has_images:
+            limits, model_id = self.limits, self.model.model_id
             if not limits.images:
                 raise _Reject("IMAGES_NOT_SUPPORTED", f"record has images; {model_id} is text-only")
             if limits.images_in_dataset_bucket and bucket:
@@ -117,11 +115,22 @@ class Scanner:
                             f"image {uri} is outside the dataset's bucket s3://{bucket}; "
                             f"{model_id} reads images only from there",
                         )
-        texts = [t.text for t in turns]
+        texts = [t.text for t in conv.turns]
         if conv.system:
             texts.append(conv.system)
+        return texts, len(conv.turns)
+
+    def _rules(self, texts: list[str], turns: int) -> int:
+        """The model's record rules beyond the schema; returns the token estimate."""
+        limits, model_id = self.limits, self.model.model_id
+        if limits.single_turn and turns > 2:
+            raise _Reject(
+                "MULTI_TURN_NOT_SUPPORTED",
+                f"{turns} turns; {model_id} takes one user turn (and an optional "
+                "assistant turn) for this customization",
+            )
         if limits.reserved_keywords:
-            self._reserved(conv, texts)
+            self._reserved(texts, turns)
         tokens = estimate_tokens(texts, self.model.estimator)
         limit = limits.max_tokens_per_record
         if limit is not None and tokens > limit:
@@ -132,13 +141,15 @@ class Scanner:
             )
         return tokens
 
-    def _reserved(self, conv: Conversation, texts: list[str]) -> None:
+    def _reserved(self, texts: list[str], turns: int) -> None:
+        # The rule is about prompts: user turns (even positions: roles alternate from the
+        # user) and the system prompt (after the turns).
         for i, text in enumerate(texts):
-            if i < len(conv.turns) and conv.turns[i].role != "user":
-                continue  # the rule is about prompts: user turns and the system prompt
+            if i < turns and i % 2:
+                continue
             for word in self.limits.reserved_keywords:
                 if word in text:
-                    where = "system prompt" if i == len(conv.turns) else f"turn {i + 1}"
+                    where = "system prompt" if i == turns else f"turn {i + 1}"
                     raise _Reject(
                         "RESERVED_KEYWORD",
                         f"{where} contains the reserved keyword {word!r}; {self.model.model_id} "
@@ -152,20 +163,18 @@ class Scanner:
         path, log, deadline = source.name, self.log, self.deadline
         bucket = parse_s3_uri(path)[0] if path.startswith("s3://") else None
         require_answer = self.limits.require_answer
-        add_tokens, add_digest, parse, convert = (
-            stats.tokens.add,
-            own.add,
-            parse_line,
-            to_conversation,
-        )
-        line = records = valid = nbytes = 0
+        parse, fast, rules, digest_of = parse_line, record_texts, self._rules, record_digest
+        # Digest index and token histogram inlined: they run once per line.
+        exact, exact_get, room = own.exact, own.exact.get, own.exact_cap - len(own.exact)
+        hist, cap = stats.tokens.hist, TokenStats.CAP - 1
+        line = records = valid = nbytes = total_tokens = max_tokens = 0
         with source.open() as stream:
             readline = stream.readline
             while raw := readline(MAX_LINE_BYTES):
                 line += 1
                 records += 1
                 nbytes += len(raw)
-                if len(raw) == MAX_LINE_BYTES and raw[-1] != 10:
+                if raw[-1] != 10 and len(raw) == MAX_LINE_BYTES:
                     nbytes += self._skip_rest(readline)
                     message = (
                         f"line over {MAX_LINE_BYTES >> 20} MiB; no model takes a record this big"
@@ -182,34 +191,41 @@ class Scanner:
                     )
                     log.add(Issue(path, line, "VALIDATION_INCOMPLETE", message))
                     break
-                raw = raw.rstrip()
+                if raw[-2:-1] == b"\r" or raw[-1] != 10:  # CRLF or the last line: same key as LF
+                    raw = raw.rstrip(b"\r\n") + b"\n"
                 record = None
                 try:
                     record = parse(raw, path, line)
-                    if self.fmt is None:
-                        conv = self._first_format(record, path, line)
-                    else:
-                        conv = convert(record, self.fmt, require_answer=require_answer)
-                    tokens = self._rules(conv, record, bucket)
+                    got = fast(record, self.fmt, require_answer) if self.fmt else None
+                    texts, turns = got if got else self._slow(record, path, line, bucket)
+                    tokens = rules(texts, turns)
                 except FormatError as err:
                     self._format_error(err, record, path, line)
                     continue
                 except _Reject as rej:
                     log.add(Issue(path, line, rej.code, rej.message))
                     continue
-                digest = record_digest(raw)
+                key = digest_of(raw)
                 if train is not None:
-                    self._overlap(train.contains(digest), path, line)
-                seen = add_digest(digest, line)
-                if seen:
+                    self._overlap(train.contains(key), path, line)
+                seen = exact_get(key)
+                if seen is None:
+                    if room > 0:
+                        exact[key] = line
+                        room -= 1
+                    elif own.add(key, line) is None:
+                        message = "probably the same record as an earlier line (Bloom filter)"
+                        log.add(Issue(path, line, "POSSIBLE_DUPLICATE", message))
+                else:
                     log.add(Issue(path, line, "DUPLICATE_RECORD", f"same record as line {seen}"))
                     continue
-                if seen is None:
-                    message = "probably the same record as an earlier line (Bloom filter)"
-                    log.add(Issue(path, line, "POSSIBLE_DUPLICATE", message))
                 valid += 1
-                add_tokens(tokens)
+                hist[tokens if tokens < cap else cap] += 1
+                total_tokens += tokens
+                if tokens > max_tokens:
+                    max_tokens = tokens
         stats.bytes, stats.records, stats.valid_records = nbytes, records, valid
+        stats.tokens.finish(valid, total_tokens, max_tokens)
         stats.format = str(self.fmt) if self.fmt else None
         self.probabilistic |= own.probabilistic
 

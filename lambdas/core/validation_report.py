@@ -156,6 +156,12 @@ class TokenStats:
         if self.min is None or tokens < self.min:
             self.min = tokens
 
+    def finish(self, count: int, total: int, maximum: int) -> None:
+        """Totals of a histogram filled directly (the scanner's inlined hot loop)."""
+        self.count, self.total, self.max = count, total, maximum
+        first = next((value for value, n in enumerate(self.hist) if n), None)
+        self.min = None if first is None else min(first, maximum)
+
     def percentile(self, pct: int) -> int | None:
         """Nearest-rank percentile (integer math: no float rounding at the boundaries)."""
         if not self.count:

@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lambdas.core.format_fastpath import record_texts
 from lambdas.core.formats import DatasetFormat, FormatError, to_conversation
 from lambdas.core.registry import CustomizationType, get_model
 from lambdas.core.sources import LocalFile
@@ -178,3 +179,23 @@ def test_valid_files_always_pass_and_a_mutated_line_is_pinpointed(
         LocalFile(str(path)), model=model, customization=CustomizationType.FINE_TUNING
     )
     assert [(i.line, i.field) for i in report.issues("error")] == [(bad + 1, "completion")]
+
+
+@SETTINGS
+@given(st.one_of(any_record.map(lambda c: (c[0], c[1], "valid")), mutated()), st.booleans())
+def test_fast_path_never_disagrees_with_the_parser(
+    case: tuple[DatasetFormat, dict[str, Any], str], require_answer: bool
+) -> None:
+    """The validator's accelerator only says "valid" where to_conversation does, same texts."""
+    fmt, record, _ = case
+    fast = record_texts(record, fmt, require_answer)
+    try:
+        conv = to_conversation(record, fmt, require_answer=require_answer)
+    except FormatError:
+        assert fast is None
+        return
+    if fast is None:
+        assert conv.has_images  # the only valid records it leaves to the parser here
+    else:
+        texts = [t.text for t in conv.turns] + ([conv.system] if conv.system else [])
+        assert fast == (texts, len(conv.turns))
