@@ -35,7 +35,7 @@ def _messages(record: dict[str, Any], require_answer: bool) -> list[str] | None:
         if type(message) is not dict or len(message) != 2 or message.get("role") != expected:
             return None
         content = message.get("content")
-        if not _ok(content):
+        if type(content) is not str or not content or content.isspace():
             return None
         texts.append(content)
         expected = "assistant" if expected == "user" else "user"

@@ -417,6 +417,10 @@ def _reject_constant(name: str) -> Any:
 
 # One decoder for the whole process: json.loads(**kw) would build a new one per line.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# Its C scanner, called directly for the common line that starts with its value and ends with
+# at most a newline (set by JSONDecoder.__init__, not in the stubs); anything else goes
+# through `decode` for the exact error.
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def parse_line(raw: bytes, path: str, line: int) -> Any:
@@ -431,6 +435,12 @@ def parse_line(raw: bytes, path: str, line: int) -> Any:
             "",
             f"invalid UTF-8 at byte {exc.start}: {raw[exc.start : exc.start + 4]!r}",
         ) from None
+    try:
+        value, end = _SCAN(text, 0)
+        if end == len(text) or not text[end:].strip():
+            return value
+    except (StopIteration, ValueError):
+        pass
     try:
         return _DECODER.decode(text)
     except ValueError as exc:

@@ -36,15 +36,12 @@ _MISMATCH_HINTS = (FormatCode.UNKNOWN_FIELD, FormatCode.MISSING_FIELD, FormatCod
 
 def estimate_tokens(texts: list[str], estimator: TokenEstimator) -> int:
     """The registry's estimator over a record's texts (one text per turn, plus the system)."""
-    cpt = estimator.chars_per_token
-    total = estimator.turn_overhead * len(texts)
-    for text in texts:
-        if text.isascii():
-            total += -int(-len(text) // cpt)
-        else:
-            ascii_chars = len(text.encode("ascii", "ignore"))
-            total += -int(-ascii_chars // cpt) + len(text) - ascii_chars
-    return total
+    overhead = estimator.turn_overhead * len(texts)
+    chars = sum(map(len, texts))
+    if all(map(str.isascii, texts)):
+        return -int(-chars // estimator.chars_per_token) + overhead
+    other = chars - sum(len(t.encode("ascii", "ignore")) for t in texts)
+    return -int(-(chars - other) // estimator.chars_per_token) + other + overhead
 
 
 class _Reject(Exception):

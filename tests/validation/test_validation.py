@@ -206,7 +206,7 @@ def test_token_estimate() -> None:
     assert estimate_tokens(["abcdef"], claude) == 2 + claude.turn_overhead
     assert estimate_tokens(["abcd"], claude) == 2 + claude.turn_overhead  # rounds up
     assert estimate_tokens(["日本語ab"], claude) == 3 + 1 + claude.turn_overhead
-    assert estimate_tokens(["a", "b"], claude) == 2 + 2 * claude.turn_overhead
+    assert estimate_tokens(["a", "b"], claude) == 1 + 2 * claude.turn_overhead  # chars summed first
 
 
 def test_token_percentiles() -> None:
