@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/validate_dataset.py [--large-gb 1.0] [--repeat 2] [--keep]
 
 Cases (generated into build/bench/, deleted afterwards unless --keep):
-  small  10,000 Claude 3 Haiku `messages` records (~1 KB each), validated for Haiku fine-tuning
-  large  >= 1 GB of continued pre-training `{"input"}` records (~8 KB each), for Titan Express
+  small     10,000 Claude 3 Haiku `messages` records (~1 KB each), for Haiku fine-tuning
+  large     >= 1 GB of continued pre-training `{"input"}` records (~7 KB each), Titan Express
+  many-N    N tiny `{"input"}` records (~90 B each): more records than the validator keeps
+            exact digests for (1M), so its memory must stop growing (same RSS for 2.5M and 5M)
 
 Each measurement runs in its own subprocess so peak RSS (ru_maxrss) belongs to that case alone;
 "bare" reads the same file line by line and calls `json.loads` on each line, nothing else. The
@@ -26,10 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "build" / "bench"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0:200k"
 TITAN = "amazon.titan-text-express-v1:0:8k"
-WORDS = (
-    "the model answers questions about invoices contracts and quarterly revenue with short "
-    "precise sentences that cite the relevant clause number and the amount in euros"
-).split()
+TEXT = "the model answers questions about invoices contracts and quarterly revenue with short"
+WORDS = TEXT.split()
 
 CHILD = r"""
 import json, resource, sys, time
@@ -48,11 +48,14 @@ if mode == "bare":
             records += 1
     errors = 0
 else:
-    report = validate_dataset(LocalFile(path), model=get_model(model), customization=CustomizationType(ctype))
+    report = validate_dataset(
+        LocalFile(path), model=get_model(model), customization=CustomizationType(ctype)
+    )
     records, errors = report.files[0].records, report.error_count
 elapsed = time.perf_counter() - start
 rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": elapsed, "records": records, "errors": errors, "rss_mb": rss_kb / 1024}))
+result = {"seconds": elapsed, "records": records, "errors": errors, "rss_mb": rss_kb / 1024}
+print(json.dumps(result))
 """
 
 
@@ -68,7 +71,9 @@ def make_small(path: Path, records: int = 10_000) -> None:
             for _ in range(rng.choice((1, 2))):
                 turns.append({"role": "user", "content": f"#{i} " + sentence(rng, 30)})
                 turns.append({"role": "assistant", "content": sentence(rng, 60)})
-            f.write(json.dumps({"system": "You are a finance assistant.", "messages": turns}) + "\n")
+            f.write(
+                json.dumps({"system": "You are a finance assistant.", "messages": turns}) + "\n"
+            )
 
 
 def make_large(path: Path, target_bytes: int) -> None:
@@ -83,6 +88,15 @@ def make_large(path: Path, target_bytes: int) -> None:
             f.write(line)
             written += len(line)
             i += 1
+
+
+def make_many(path: Path, records: int) -> None:
+    with path.open("w") as f:
+        for i in range(records):
+            f.write(
+                json.dumps({"input": f"Line {i}: revenue grew by {i % 97} percent this quarter."})
+                + "\n"
+            )
 
 
 def measure(mode: str, path: Path, model: str, ctype: str, repeat: int) -> dict[str, float]:
@@ -106,6 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--large-gb", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--many", type=int, nargs="*", default=[2_500_000, 5_000_000])
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
@@ -118,13 +133,25 @@ def main() -> None:
             "CONTINUED_PRE_TRAINING",
             lambda p: make_large(p, int(args.large_gb * 1024**3)),
         ),
+    ] + [
+        (
+            f"many-{n / 1e6:g}M",
+            BENCH_DIR / f"many-{n}.jsonl",
+            TITAN,
+            "CONTINUED_PRE_TRAINING",
+            lambda p, n=n: make_many(p, n),
+        )
+        for n in args.many
     ]
     rows = []
     try:
         for name, path, model, ctype, make in cases:
             t0 = time.perf_counter()
             make(path)
-            print(f"generated {name}: {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+            took = time.perf_counter() - t0
+            print(
+                f"{name}: {path.stat().st_size / 1e6:.0f} MB made in {took:.0f} s", file=sys.stderr
+            )
             bare = measure("bare", path, model, ctype, args.repeat)
             val = measure("validate", path, model, ctype, args.repeat)
             assert val["errors"] == 0 and val["records"] == bare["records"], (val, bare)
@@ -136,13 +163,23 @@ def main() -> None:
             for _, path, *_ in cases:
                 path.unlink(missing_ok=True)
     print(f"cpu: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the end")
-    print("| case | file | records | bare json.loads MB/s | validator MB/s | ratio | bare peak RSS | validator peak RSS |")
+    print(
+        "| case | file | records | bare json.loads | validator | ratio "
+        "| bare peak RSS | validator peak RSS |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, size, bare, val in rows:
-        print(
-            f"| {name} | {size / 1e6:,.0f} MB | {int(val['records']):,} | {bare['mb_s']:.0f} | {val['mb_s']:.0f} "
-            f"| {val['mb_s'] / bare['mb_s']:.0%} | {bare['rss_mb']:.0f} MB | {val['rss_mb']:.0f} MB |"
-        )
+        cells = [
+            name,
+            f"{size / 1e6:,.0f} MB",
+            f"{int(val['records']):,}",
+            f"{bare['mb_s']:.0f} MB/s",
+            f"{val['mb_s']:.0f} MB/s",
+            f"{val['mb_s'] / bare['mb_s']:.0%}",
+            f"{bare['rss_mb']:.0f} MB",
+            f"{val['rss_mb']:.0f} MB",
+        ]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

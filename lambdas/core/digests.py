@@ -11,8 +11,6 @@ Lambda. Callers report probabilistic hits as warnings, not errors.
 
 from __future__ import annotations
 
-from hashlib import blake2b
-
 
 class DigestIndex:
     def __init__(self, exact_cap: int = 1_000_000, bloom_bits: int = 1 << 29, hashes: int = 7):
@@ -51,9 +49,9 @@ class DigestIndex:
         return 0
 
     def _positions(self, key: int) -> list[int]:
-        # Double hashing (Kirsch-Mitzenmacher) from a second digest of the key.
-        h = blake2b(key.to_bytes(8, "little", signed=True), digest_size=16).digest()
-        a, b = int.from_bytes(h[:8], "little"), int.from_bytes(h[8:], "little") | 1
+        # Double hashing (Kirsch-Mitzenmacher) from the two 32-bit halves of the key, which is
+        # already a keyed SipHash: no second hash needed.
+        a, b = key & 0xFFFFFFFF, ((key >> 32) & 0xFFFFFFFF) | 1
         m = self._bloom_bits
         return [(a + i * b) % m for i in range(self._hashes)]
 
