@@ -41,6 +41,13 @@ class ValidateEvent(BaseModel):
     validation_data_uri: str | None = Field(None, alias="validationDataUri")
     hyper_parameters: dict[str, str | int | float] | None = Field(None, alias="hyperParameters")
     teacher_model_id: str | None = Field(None, alias="teacherModelId")
+    # trainer=container: the run document keeps the container's settings under "container".
+    container: dict[str, Any] | None = None
+
+    def given_hyperparameters(self) -> Mapping[str, object] | None:
+        if self.hyper_parameters or self.trainer is not Trainer.CONTAINER or not self.container:
+            return self.hyper_parameters
+        return self.container.get("hyperParameters")
 
 
 def report_key(run_name: str) -> str:
@@ -94,7 +101,7 @@ def run_validation(
         customization=spec.customization_type,
         trainer=spec.trainer,
         validation=S3Object(spec.validation_data_uri, s3) if spec.validation_data_uri else None,
-        hyperparameters=spec.hyper_parameters,
+        hyperparameters=spec.given_hyperparameters(),
         teacher_id=spec.teacher_model_id,
         deadline=deadline,
     )

@@ -130,6 +130,28 @@ def test_nova_images_must_sit_in_the_dataset_bucket(s3: Any) -> None:
     assert f"{train}:2: IMAGE_BUCKET: image s3://elsewhere/img/2.png" in str(err.value)
 
 
+def test_container_hyperparameters_come_from_the_container_block(s3: Any) -> None:
+    train = put(s3, "train.jsonl", [haiku(i) for i in range(3)])
+    container = {
+        "baseWeightsUri": "s3://w/llama/",
+        "hyperParameters": {"loraRank": 64, "epochCount": 2},
+    }
+    doc = event(
+        baseModelId="container/llama3",
+        trainer="container",
+        trainingDataUri=train,
+        container=container,
+    )
+    result = run_validation(doc, s3=s3, artifacts_bucket=ARTIFACTS)
+    assert (result["hyperParameters"]["loraRank"], result["hyperParameters"]["epochCount"]) == (
+        "64",
+        "2",
+    )
+    doc["container"]["hyperParameters"] = {"loraRank": -1}
+    with pytest.raises(DatasetValidationError, match="HYPERPARAMETER_RANGE: loraRank=-1"):
+        run_validation(doc, s3=s3, artifacts_bucket=ARTIFACTS)
+
+
 def test_import_trainer_skips_data(s3: Any) -> None:
     result = run_validation(
         {

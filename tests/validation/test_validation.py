@@ -192,6 +192,14 @@ def test_probabilistic_duplicates_past_the_cap(tmp_path: Path) -> None:
     assert report.duplicate_check.startswith("exact for the first 2")
 
 
+def test_probabilistic_overlap_past_the_cap(tmp_path: Path) -> None:
+    train = write(tmp_path / "t.jsonl", [pc(i) for i in range(5)])
+    val = write(tmp_path / "v.jsonl", [pc(1), pc(4), pc(9)])  # 1: exact part, 4: Bloom part
+    report = validate_dataset(train, model=TITAN, customization=FT, validation=val, digest_cap=2)
+    assert errors(report) == [("TRAIN_VALIDATION_OVERLAP", 1)]
+    assert [i.line for i in report.log.examples["POSSIBLE_OVERLAP"]] == [2]
+
+
 def test_digest_index_has_no_false_negatives() -> None:
     rng = random.Random(0)
     keys = [rng.getrandbits(64) - 2**63 for _ in range(1000)]  # like hash(): signed 64-bit
