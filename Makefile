@@ -8,10 +8,13 @@ PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
 STAGE ?= dev
 LAYER_DIR := build/lambda-deps
+# cfn-lint and checkov live apart from .venv: checkov pins an old boto3.
+AUDIT_VENV ?= .venv-audit
+export AUDIT_VENV
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 
-.PHONY: help setup synth test lint format typecheck train-local audit bench clean
+.PHONY: help setup audit-setup synth test lint format typecheck train-local audit bench clean
 
 help:
 	@echo "make synth        set up, then synthesize stage $(STAGE) into cdk.out/ (offline) with cdk-nag"
@@ -41,6 +44,14 @@ $(LAYER_DIR)/.installed: lambdas/requirements.txt $(VENV)/.installed
 
 setup: $(VENV)/.installed node_modules/.installed $(LAYER_DIR)/.installed
 
+$(AUDIT_VENV)/.installed: tools/audit-requirements.txt
+	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet --upgrade pip==24.3.1
+	$(AUDIT_VENV)/bin/python -m pip install --quiet -r tools/audit-requirements.txt
+	touch $@
+
+audit-setup: $(AUDIT_VENV)/.installed
+
 synth: setup
 	rm -rf cdk.out
 	$(CDK) synth --quiet -c stage=$(STAGE) > /dev/null
@@ -57,13 +68,13 @@ format: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-test: setup lint typecheck
+test: setup audit-setup lint typecheck
 	$(PY) -m pytest -q
 
 train-local: setup
 	$(PY) -m training_image.local_run --out build/local-run
 
-audit: setup
+audit: setup audit-setup
 	$(PY) -m stacks.audit
 
 bench: setup

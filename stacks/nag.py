@@ -107,6 +107,31 @@ def acknowledge_function(fn: PipelineFunction) -> None:
     )
 
 
+LAMBDA_BASIC_EXECUTION = (
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+    "AWSLambdaBasicExecutionRole]"
+)
+
+
+def acknowledge_cdk_providers(app: App) -> None:
+    """CDK's own custom-resource providers (``Custom::*CustomResourceProvider``, e.g. the one
+    ``restrict_default_security_group`` creates). Their resources are plain ``CfnResource``
+    objects that cdk-nag's rules do not inspect; ``stacks.audit`` checks the templates and asks
+    for these acknowledgments."""
+    for construct in app.node.find_all():
+        if construct.node.id.startswith("Custom::") and construct.node.id.endswith(
+            "CustomResourceProvider"
+        ):
+            acknowledge(
+                construct,
+                LAMBDA_BASIC_EXECUTION,
+                "CDK attaches AWSLambdaBasicExecutionRole to the role of its deployment-time "
+                "custom-resource provider and exposes no way to replace it; the policy grants only "
+                "logs:CreateLogGroup, logs:CreateLogStream and logs:PutLogEvents, and the function "
+                "runs only while CloudFormation deploys the stack.",
+            )
+
+
 def _logical_id(construct: IConstruct) -> str:
     from aws_cdk import CfnElement, Stack
 

@@ -10,9 +10,10 @@ from typing import Any
 
 from aws_cdk import App, Environment, Tags
 
+from stacks.checkov_skips import register_checkov_skips
 from stacks.config import StageConfig, load_stage
 from stacks.data_stack import DataStack
-from stacks.nag import register_nag_packs
+from stacks.nag import acknowledge_cdk_providers, register_nag_packs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,4 +58,6 @@ def build_app(stage: str | None = None, *, outdir: str | None = None) -> Pipelin
     for key, value in {**config.tags, "stage": config.name}.items():
         Tags.of(app).add(key, value)
     register_nag_packs(app)
+    acknowledge_cdk_providers(app)
+    register_checkov_skips(app)
     return PipelineApp(app=app, config=config, data=data, stacks=tuple(stacks))

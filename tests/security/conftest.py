@@ -1,0 +1,87 @@
+"""Security gate fixtures: the audit report of every stage, built from the session's synthesized
+assemblies, with cfn-lint and checkov run once over all templates (checkov's start-up is most of
+its time). A canary template that must fail rides along in the same runs, so every session also
+proves the gate can fail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.audit.report import StageReport, stage_report
+from stacks.audit.tools import ToolFinding, run_cfn_lint, run_checkov
+from stacks.config import stage_names
+from tests.conftest import Assembly, synthesize
+
+CANARY = "canary.template.json"
+
+
+def canary_template() -> dict[str, Any]:
+    """A bucket with no encryption, logging or public-access block (checkov fails), one checkov
+    skip without a reason (blocking), and a property cfn-lint rejects (an error)."""
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {
+            "OpenBucket": {"Type": "AWS::S3::Bucket", "Properties": {}},
+            "UnreasonedSkip": {
+                "Type": "AWS::SQS::Queue",
+                "Metadata": {"checkov": {"skip": [{"id": "CKV_AWS_27"}]}},
+                "Properties": {"NoSuchProperty": True},
+            },
+        },
+    }
+
+
+@pytest.fixture(scope="session")
+def assemblies(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Assembly]:
+    """Every stage in config/: dev and prod from the shared fixtures, any other synthesized here."""
+    found: dict[str, Assembly] = {}
+    for stage in stage_names():
+        if stage in ("dev", "prod"):
+            found[stage] = request.getfixturevalue(f"{stage}_assembly")
+        else:
+            found[stage] = synthesize(stage, tmp_path_factory.mktemp(f"cdk-{stage}"))
+    return found
+
+
+@pytest.fixture(scope="session")
+def canary_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("canary") / CANARY
+    path.write_text(json.dumps(canary_template()))
+    return path
+
+
+@pytest.fixture(scope="session")
+def checkov_findings(assemblies: dict[str, Assembly], canary_path: Path) -> list[ToolFinding]:
+    templates = [p for a in assemblies.values() for p in sorted(a.outdir.glob("*.template.json"))]
+    return run_checkov([*templates, canary_path])
+
+
+@pytest.fixture(scope="session")
+def cfn_lint_findings(assemblies: dict[str, Assembly], canary_path: Path) -> list[ToolFinding]:
+    findings = run_cfn_lint([canary_path], ["us-east-1"])
+    for assembly in assemblies.values():
+        templates = sorted(assembly.outdir.glob("*.template.json"))
+        findings += run_cfn_lint(templates, [assembly.pipeline.config.region])
+    return findings
+
+
+@pytest.fixture(scope="session")
+def stage_reports(
+    assemblies: dict[str, Assembly],
+    checkov_findings: list[ToolFinding],
+    cfn_lint_findings: list[ToolFinding],
+) -> list[StageReport]:
+    reports = []
+    for stage, assembly in assemblies.items():
+        report = stage_report(stage, assembly.pipeline.config.region, assembly.outdir)
+        names = {t.name for t in report.templates}
+        report.checkov = [f for f in checkov_findings if f.template in names]
+        report.cfn_lint = [f for f in cfn_lint_findings if f.template in names]
+        reports.append(report)
+    return reports
