@@ -75,7 +75,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrainedTo
         single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, tok.token_to_id(BOS))]
     )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=BOS, eos_token=EOT, pad_token=PAD, model_max_length=2048
+        tokenizer_object=tok,
+        bos_token=BOS,
+        eos_token=EOT,
+        pad_token=PAD,
+        model_max_length=2048,
+        model_input_names=["input_ids", "attention_mask"],  # as Llama 3's tokenizer_config
     )
     fast.chat_template = LLAMA3_TEMPLATE
     return fast

@@ -16,6 +16,7 @@ import torch
 
 from training_image.trainer.config import HyperparameterError, parse_hyperparameters
 from training_image.trainer.sagemaker import (
+    MASTER_PORT,
     Cluster,
     ContractError,
     Paths,
@@ -39,7 +40,8 @@ def main() -> int:
     env = dict(os.environ)
     if cluster.network_interface:  # NCCL must use the interface SageMaker wires between hosts
         env.setdefault("NCCL_SOCKET_IFNAME", cluster.network_interface)
-    command = torchrun_command(cluster, nproc)
+    port = int(os.environ.get("TRAINER_MASTER_PORT", MASTER_PORT))
+    command = torchrun_command(cluster, nproc, port)
     print(" ".join(command), flush=True)
     return subprocess.call(command, env=env)
 

@@ -33,8 +33,12 @@ from torch.distributed.checkpoint.state_dict import (
 from torch.distributed.tensor import DTensor
 
 from training_image.trainer import runtime
+from training_image.trainer.model import clean_name
 
 _OPTIONS = StateDictOptions(ignore_frozen_params=True)
+# Loading a trainable-only state dict leaves the frozen weights "missing" by design; any other
+# missing key is checked for explicitly below.
+_LOAD_OPTIONS = StateDictOptions(ignore_frozen_params=True, strict=False)
 _STEP_PREFIX = "step-"
 _STATE_FILE = "trainer_state.json"
 
@@ -106,10 +110,14 @@ def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> Trai
     model_sd, optim_sd = get_state_dict(model, optimizer, options=_OPTIONS)
     both = {"model": model_sd, "optim": optim_sd}
     dcp.load(both, checkpoint_id=str(path))
-    set_state_dict(
+    result = set_state_dict(
         model, optimizer, model_state_dict=both["model"], optim_state_dict=both["optim"],
-        options=_OPTIONS,
+        options=_LOAD_OPTIONS,
     )  # fmt: skip
+    trainable = {clean_name(n) for n, p in model.named_parameters() if p.requires_grad}
+    missing = sorted(trainable & set(result.missing_keys))
+    if missing:
+        raise KeyError(f"checkpoint {path} lacks trainable weights, e.g. {missing[:3]}")
     rng = path / f"rng-{dist.get_rank()}.pt"
     if rng.exists():  # absent when the world size changed; dropout then differs, nothing else
         torch.set_rng_state(torch.load(rng))

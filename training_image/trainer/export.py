@@ -37,7 +37,9 @@ def _full(t: torch.Tensor) -> torch.Tensor:
     return t.full_tensor() if isinstance(t, DTensor) else t
 
 
-def merged_tensors(lm: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+def merged_tensors(
+    lm: nn.Module, dtype: torch.dtype = EXPORT_DTYPE
+) -> Iterator[tuple[str, torch.Tensor]]:
     """(HF name, full tensor in export dtype) in a fixed order; collective for DTensors."""
     lora = {clean_name(n): m for n, m in lm.named_modules() if isinstance(m, LoRALinear)}
     for raw, param in lm.named_parameters():
@@ -51,10 +53,10 @@ def merged_tensors(lm: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
             full = _full(param.detach())
             if leaf == "weight":
                 a, b = _full(mod.lora_a.weight.detach()), _full(mod.lora_b.weight.detach())
-                full = merged_weight(full, a, b, mod.scaling, EXPORT_DTYPE)
-            yield f"{module_name}.{leaf}", full.to(EXPORT_DTYPE)
+                full = merged_weight(full, a, b, mod.scaling, dtype)
+            yield f"{module_name}.{leaf}", full.to(dtype)
             continue
-        yield name, _full(param.detach()).to(EXPORT_DTYPE)
+        yield name, _full(param.detach()).to(dtype)
 
 
 class _ShardWriter:
@@ -98,28 +100,36 @@ class _ShardWriter:
 
 
 def export(
-    lm: nn.Module, tokenizer: Any, out: Path, base_dir: Path | None, shard_mb: int = 5000
+    lm: nn.Module,
+    tokenizer: Any,
+    out: Path,
+    base_dir: Path | None,
+    shard_bytes: int = 5000 * 1024**2,
+    dtype: torch.dtype = EXPORT_DTYPE,
 ) -> list[str]:
     """Collective: every rank calls it; rank 0 writes `out` and returns the weight files."""
     main = runtime.is_main()
-    writer = _ShardWriter(out, shard_mb * 1024 * 1024) if main else None
+    writer = _ShardWriter(out, shard_bytes) if main else None
     if main:
         out.mkdir(parents=True, exist_ok=True)
-    for name, tensor in merged_tensors(lm):
+    for name, tensor in merged_tensors(lm, dtype):
         if writer is not None:
             writer.add(name, tensor)
     if writer is None:
         return []
     files = writer.finish()
-    _write_configs(lm, tokenizer, out, base_dir)
+    _write_configs(lm, tokenizer, out, base_dir, dtype)
     return files
 
 
-def _write_configs(lm: nn.Module, tokenizer: Any, out: Path, base_dir: Path | None) -> None:
+def _write_configs(
+    lm: nn.Module, tokenizer: Any, out: Path, base_dir: Path | None, dtype: torch.dtype
+) -> None:
     config = lm.config.__class__.from_dict(lm.config.to_dict())
-    config.torch_dtype = EXPORT_DTYPE
+    config.torch_dtype = dtype
     config.use_cache = True  # disabled for training only
     config.architectures = [lm.__class__.__name__]
+    config._attn_implementation_autoset = False  # as save_pretrained does: not a saved setting
     config.save_pretrained(out)
     generation = (
         GenerationConfig.from_pretrained(base_dir)

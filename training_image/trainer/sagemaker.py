@@ -4,7 +4,8 @@ SageMaker provides files, not environment: /opt/ml/input/config/{hyperparameters
 .json and one directory per channel under /opt/ml/input/data/. The SM_* variables exist only when
 the sagemaker-training toolkit is installed; they are honoured when set (the local run sets them
 to point at a scratch directory) and otherwise derived from the files, so the image needs no
-toolkit. TRAINER_CHECKPOINT_DIR overrides /opt/ml/checkpoints (CheckpointConfig.LocalPath).
+toolkit. TRAINER_CHECKPOINT_DIR overrides /opt/ml/checkpoints (CheckpointConfig.LocalPath);
+TRAINER_NPROC_PER_NODE and TRAINER_MASTER_PORT override the worker count and rendezvous port.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class Cluster:
         return sorted(self.hosts)[0]
 
 
-def torchrun_command(cluster: Cluster, nproc_per_node: int) -> list[str]:
+def torchrun_command(cluster: Cluster, nproc_per_node: int, port: int = MASTER_PORT) -> list[str]:
     """One torchrun per node, one worker process per GPU, static rendezvous on the first host."""
     master = "127.0.0.1" if len(cluster.hosts) == 1 else cluster.master
     return [
@@ -122,7 +123,7 @@ def torchrun_command(cluster: Cluster, nproc_per_node: int) -> list[str]:
         f"--node-rank={cluster.node_rank}",
         f"--nproc-per-node={nproc_per_node}",
         f"--master-addr={master}",
-        f"--master-port={MASTER_PORT}",
+        f"--master-port={port}",
         "-m", WORKER_MODULE,
     ]  # fmt: skip
 

@@ -207,7 +207,8 @@ def finish(
             f"val_loss {state.best_val_loss:.4f}"
         )
     out = job.paths.model
-    files = export(model.lm, tokenizer, out, job.paths.base_model, job.cfg.exportShardSizeMb)
+    shard_bytes = job.cfg.exportShardSizeMb * 1024**2
+    files = export(model.lm, tokenizer, out, job.paths.base_model, shard_bytes)
     if runtime.is_main():
         write_history(out / "training_history.json", state)
         plot_losses(out / "loss_curve.png", state.history)

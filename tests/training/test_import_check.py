@@ -1,0 +1,129 @@
+"""Import readiness from a listing: accept what Bedrock imports, reject with the reason why."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from client.cli import main as cli
+from client.commands.check_import import run
+from lambdas.core.import_check import check_directory, check_import, check_s3_prefix
+from lambdas.core.registry import IMPORT
+
+GOOD_FILES = {
+    "config.json": 700,
+    "generation_config.json": 150,
+    "tokenizer.json": 9_000_000,
+    "tokenizer_config.json": 50_000,
+    "model-00001-of-00002.safetensors": 4_900_000_000,
+    "model-00002-of-00002.safetensors": 1_200_000_000,
+    "model.safetensors.index.json": 25_000,
+}
+GOOD_CONFIG = {
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "max_position_embeddings": 8192,
+    "torch_dtype": "bfloat16",
+}
+GOOD_INDEX = {"weight_map": {"a": "model-00001-of-00002.safetensors",
+                             "b": "model-00002-of-00002.safetensors"}}  # fmt: skip
+
+
+def test_a_complete_export_is_ready() -> None:
+    result = check_import(GOOD_FILES, GOOD_CONFIG, GOOD_INDEX)
+    assert result.ready and not result.reasons and not result.warnings
+    assert result.architecture == "LlamaForCausalLM" and result.weights_bytes == 6_100_000_000
+    assert "ready: LlamaForCausalLM" in result.summary()
+
+
+@pytest.mark.parametrize(
+    ("files", "config", "reason"),
+    [
+        ({**GOOD_FILES, "config.json": None}, GOOD_CONFIG, "missing required file config.json"),
+        (
+            {k: v for k, v in GOOD_FILES.items() if k != "tokenizer.json"},
+            GOOD_CONFIG,
+            "no tokenizer file",
+        ),
+        (
+            {k: v for k, v in GOOD_FILES.items() if not k.endswith(".safetensors")}
+            | {"pytorch_model.bin": 10},
+            GOOD_CONFIG,
+            "pytorch_model.bin must be converted to safetensors",
+        ),
+        (
+            GOOD_FILES | {"model-00002-of-00002.safetensors": IMPORT.max_weights_bytes},
+            GOOD_CONFIG,
+            "Custom Model Import takes less than 200 GB",
+        ),
+        (GOOD_FILES, GOOD_CONFIG | {"architectures": ["GPT2LMHeadModel"]}, "need exactly one of"),
+        (GOOD_FILES, GOOD_CONFIG | {"architectures": []}, "need exactly one of"),
+        (GOOD_FILES, GOOD_CONFIG | {"max_position_embeddings": 1_000_000}, "context length"),
+    ],
+)
+def test_rejections_say_why(files: dict[str, Any], config: dict[str, Any], reason: str) -> None:
+    listing = {k: v for k, v in files.items() if v is not None}
+    result = check_import(listing, config, GOOD_INDEX)
+    assert not result.ready
+    assert any(reason in r for r in result.reasons), result.reasons
+
+
+def test_missing_shard_and_nested_context_and_dtype_warning() -> None:
+    files = {k: v for k, v in GOOD_FILES.items() if "00002" not in k}
+    reasons = check_import(files, GOOD_CONFIG, GOOD_INDEX).reasons
+    assert any("names shards that are missing" in r for r in reasons)
+    vl = {"architectures": ["Qwen2VLForConditionalGeneration"], "torch_dtype": "float32",
+          "text_config": {"max_position_embeddings": 32768}}  # fmt: skip
+    result = check_import(GOOD_FILES, vl, GOOD_INDEX)
+    assert result.ready and result.context == 32768
+    assert any("torch_dtype 'float32'" in w for w in result.warnings)
+
+
+def write_dir(root: Path, files: dict[str, int], config: dict[str, Any]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        (root / name).write_bytes(b"x")
+    (root / "config.json").write_text(json.dumps(config))
+    (root / "model.safetensors.index.json").write_text(json.dumps(GOOD_INDEX))
+    return root
+
+
+def test_local_directory_and_cli_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = write_dir(tmp_path / "good", GOOD_FILES, GOOD_CONFIG)
+    assert check_directory(good).ready
+    assert cli(["check-import", str(good)]) == 0
+    assert capsys.readouterr().out.startswith("ready: LlamaForCausalLM")
+    bad = write_dir(tmp_path / "bad", GOOD_FILES, GOOD_CONFIG | {"architectures": ["BertModel"]})
+    assert cli(["check-import", str(bad), "--format", "json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["ready"] is False and "BertModel" in out["reasons"][0]
+    assert cli(["check-import", str(tmp_path / "absent")]) == 2
+
+
+@mock_aws
+def test_s3_prefix_is_checked_from_the_listing() -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="models")
+    for name in GOOD_FILES:
+        body = json.dumps(GOOD_CONFIG) if name == "config.json" else b"x"
+        if name == "model.safetensors.index.json":
+            body = json.dumps(GOOD_INDEX)
+        s3.put_object(Bucket="models", Key=f"runs/r1/model/{name}", Body=body)
+    s3.put_object(Bucket="models", Key="runs/r1/model/extra/nested.safetensors", Body=b"x")
+    result = check_s3_prefix(s3, "s3://models/runs/r1/model")
+    assert result.ready, result.reasons
+    assert result.weights_bytes == 2  # sizes come from the listing, nested folders ignored
+    s3.delete_object(Bucket="models", Key="runs/r1/model/tokenizer_config.json")
+    out = io.StringIO()
+    args = argparse.Namespace(location="s3://models/runs/r1/model/", output="text")
+    assert run(args, out=out, s3=s3) == 1
+    assert "missing required file tokenizer_config.json" in out.getvalue()
