@@ -7,9 +7,12 @@ the only callers of ``Validations.acknowledge`` in the project; stacks call them
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import re
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+import jsii
 from aws_cdk import Acknowledgment, App, Validations
 from cdk_nag import (
     AwsSolutionsChecks,
@@ -18,11 +21,12 @@ from cdk_nag import (
     PCIDSS321Checks,
     ServerlessChecks,
 )
-from constructs import IConstruct
+from constructs import IConstruct, IValidation
 
 if TYPE_CHECKING:
     from stacks.constructs.function import PipelineFunction
     from stacks.data_stack import DataStack
+    from stacks.workflow_stack import WorkflowStack
 
 PACKS = (
     AwsSolutionsChecks,
@@ -138,3 +142,180 @@ def _logical_id(construct: IConstruct) -> str:
     child = construct.node.default_child
     assert isinstance(child, CfnElement)
     return Stack.of(construct).resolve(child.logical_id)
+
+
+def flatten_cfn_reference(node: object) -> str:
+    """cdk-nag's rendering of a resource in finding ids (lib/utils/flatten-cfn-reference.js)."""
+    if node is None:
+        return ""
+    if isinstance(node, str):
+        return node.replace("${", "<").replace("}", ">")
+    if isinstance(node, dict):
+        if "Fn::Join" in node:
+            delimiter, items = node["Fn::Join"]
+            return str(delimiter).join(flatten_cfn_reference(i) for i in items)
+        if "Fn::Sub" in node:
+            return flatten_cfn_reference(node["Fn::Sub"])
+        if "Fn::GetAtt" in node:
+            resource, attribute = node["Fn::GetAtt"]
+            return f"<{flatten_cfn_reference(resource)}.{flatten_cfn_reference(attribute)}>"
+        if "Fn::ImportValue" in node:
+            return flatten_cfn_reference(node["Fn::ImportValue"])
+        if "Ref" in node:
+            return f"<{flatten_cfn_reference(node['Ref'])}>"
+    return json.dumps(node, separators=(",", ":"))
+
+
+@jsii.implements(IValidation)
+class _WildcardResourceAcks:
+    """Acknowledges a policy's ``AwsSolutions-IAM5[Resource::...]`` findings one resource at a
+    time, each with the reason of the first pattern it matches; unmatched wildcards stay
+    findings. Runs as a construct validation, i.e. after cross-stack references are resolved,
+    so the ids are the ones cdk-nag reports."""
+
+    def __init__(self, policy: IConstruct, reasons: Sequence[tuple[str, str]]) -> None:
+        self.policy = policy
+        self.reasons = tuple((re.compile(p), r) for p, r in reasons)
+
+    def validate(self) -> list[str]:
+        from aws_cdk import Stack
+        from aws_cdk import aws_iam as iam
+
+        cfn = self.policy.node.default_child
+        assert isinstance(cfn, iam.CfnPolicy)
+        document = Stack.of(cfn).resolve(cfn.policy_document)
+        for statement in document.get("Statement", []):
+            resources = statement.get("Resource", [])
+            for resource in resources if isinstance(resources, list) else [resources]:
+                flat = flatten_cfn_reference(resource)
+                if "*" not in flat:
+                    continue
+                reason = next((r for p, r in self.reasons if p.search(flat)), None)
+                if reason is not None:
+                    acknowledge(self.policy, f"AwsSolutions-IAM5[Resource::{flat}]", reason)
+        return []
+
+
+def acknowledge_wildcard_resources(role: IConstruct, reasons: Sequence[tuple[str, str]]) -> None:
+    policy = role.node.find_child("DefaultPolicy")
+    policy.node.add_validation(_WildcardResourceAcks(policy, reasons))
+
+
+# Object ARNs under a bucket: keys are created at run time (one prefix per run).
+TRAINING_OBJECTS = (
+    r"BucketsTrainingData[^/]*/\*$",
+    "Objects of the training-data bucket: datasets and weights are uploaded by the team under "
+    "keys the pipeline cannot know in advance; read-only (s3:GetObject), KMS via S3 only.",
+)
+RUN_OBJECTS = (
+    r"BucketsArtifacts[^/]*/runs/\*$",
+    "Objects under runs/ of the artifacts bucket: each run writes its own runs/<runName>/ prefix, "
+    "named at run time.",
+)
+EC2_DESCRIBE_REASON = (
+    "Only ec2:Describe* (network placement of the job's ENIs): EC2 supports no resource-level "
+    "permissions for Describe actions. Scoped to the stage's region by aws:RequestedRegion."
+)
+ENI_REASON = (
+    "Network interfaces get service-generated ids. Creation is limited to the project's subnets "
+    "and "
+    "security group; Bedrock's by aws:RequestTag/BedrockManaged and the job-ARN tag, deletion and "
+    "permissions by ec2:Subnet (and ec2:ResourceTag/BedrockManaged), tagging to ec2:CreateAction."
+)
+
+
+def _bedrock_reason(what: str) -> str:
+    return (
+        f"{what} ARNs end in ids Bedrock generates at creation, so they cannot be named in "
+        "advance; "
+        "the resource type, region and account are fixed."
+    )
+
+
+def acknowledge_workflow_stack(stack: WorkflowStack) -> None:
+    """Findings of the workflow stack (issue 4) that are by design, each with its reason."""
+    acknowledge_inline_policies([*stack.roles.all_roles, stack.workflow.state_machine.role])
+    acknowledge_wildcard_resources(
+        stack.jobs.role,
+        [
+            TRAINING_OBJECTS,
+            RUN_OBJECTS,
+            (r":model-customization-job/\*$", _bedrock_reason("Customization job")),
+            (r":custom-model/\*$", _bedrock_reason("Custom model")),
+            (r":model-import-job/\*$", _bedrock_reason("Import job")),
+            (r":imported-model/\*$", _bedrock_reason("Imported model")),
+            (r":provisioned-model/\*$", _bedrock_reason("Provisioned model")),
+            (
+                r"::foundation-model/\*$",
+                "Base models are chosen per run from the stage's allowed list, which the "
+                "prepare step enforces; foundation-model ARNs have no account.",
+            ),
+            (
+                rf":training-job/{re.escape(stack.config.prefix)}-\*$",
+                "Training jobs are named <stage prefix>-<run>-train at run time; the prefix keeps "
+                "other stages' "
+                "and teams' jobs out of reach.",
+            ),
+        ],
+    )
+    acknowledge_wildcard_resources(
+        stack.evaluate.role,
+        [
+            TRAINING_OBJECTS,
+            RUN_OBJECTS,
+            (
+                r":bedrock:\*::foundation-model/\*$",
+                "The evaluation compares the custom model with base and comparison models chosen "
+                "per run; "
+                "cross-region inference profiles route to foundation models in other regions.",
+            ),
+            (r":inference-profile/\*$", _bedrock_reason("Inference profile")),
+            (r":provisioned-model/\*$", _bedrock_reason("Provisioned model")),
+            (r":imported-model/\*$", _bedrock_reason("Imported model")),
+            (r":custom-model-deployment/\*$", _bedrock_reason("Custom model deployment")),
+        ],
+    )
+    acknowledge_wildcard_resources(stack.validate.role, [TRAINING_OBJECTS, RUN_OBJECTS])
+    for role in stack.roles.all_roles:
+        acknowledge_wildcard_resources(
+            role,
+            [
+                TRAINING_OBJECTS,
+                RUN_OBJECTS,
+                (r"^\*$", EC2_DESCRIBE_REASON),
+                (r":network-interface/\*$", ENI_REASON),
+                (
+                    r":log-group:/aws/sagemaker/TrainingJobs:log-stream:\*$",
+                    "SageMaker names a training job's log streams <job>/algo-<n>-<timestamp> at "
+                    "run time.",
+                ),
+            ],
+        )
+    acknowledge_wildcard_resources(
+        stack.workflow.state_machine.role,
+        [
+            (
+                r"^\*$",
+                "Only X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch "
+                "Logs delivery actions (*LogDelivery*, *ResourcePolicy*, DescribeLogGroups), which "
+                "support no "
+                "resource-level permissions.",
+            ),
+            (
+                r"^<\w+Function\w+\.Arn>:\*$",
+                "Qualified ARNs (versions and aliases) of the same pipeline function that the "
+                "unqualified ARN names.",
+            ),
+        ],
+    )
+    for queue, user in (
+        (stack.notifications.dead_letters, "the EventBridge rule's targets (DeadLetterConfig)"),
+        (stack.notifications.undelivered_messages, "the topic's subscriptions (RedrivePolicy)"),
+    ):
+        for rule in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"):
+            acknowledge(
+                queue,
+                rule,
+                f"This queue is the dead-letter queue of {user}; a further queue would "
+                "move failed messages away from the alarm that watches this one.",
+            )

@@ -1,0 +1,98 @@
+"""One pattern for every long job: start it, poll it with a growing wait, hand its record on.
+
+    Start <kind> -> Wait <kind> -> Poll <kind> -> <kind> done? --no--> Wait <kind>
+                                                              --yes-> (next state)
+
+The job driver (``lambdas/jobs``) decides everything that varies: the request, the interval
+(``waitSeconds``, from the stage's poll schedule: it doubles up to ``max_s``, so transitions grow
+with the logarithm of the job's duration), and the typed errors for a failed, stopped or
+timed-out job. Errors end the loop; the workflow's single Catch stops what the run started.
+The record lives at ``$.jobs.<kind>`` (``id``, ``status``, ``waitSeconds``, ``done``,
+``outputs``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+# Typed errors the job driver raises after its own retries are spent (lambdas.jobs.errors),
+# plus Lambda's throttle when the reserved concurrency is busy: worth a later attempt.
+RETRYABLE_ERRORS = ["AwsThrottled", "Lambda.TooManyRequestsException"]
+
+
+def lambda_step(
+    scope: Construct,
+    state_name: str,
+    function: lambda_.IFunction,
+    payload: dict[str, Any] | sfn.TaskInput,
+    *,
+    result_path: str | None,
+) -> tasks.LambdaInvoke:
+    """A Lambda task that passes ``payload`` and stores the function's return value at
+    ``result_path``; retries Lambda service errors (CDK's default) and throttling."""
+    task = tasks.LambdaInvoke(
+        scope,
+        state_name,
+        lambda_function=function,
+        payload=payload
+        if isinstance(payload, sfn.TaskInput)
+        else sfn.TaskInput.from_object(payload),
+        payload_response_only=True,
+        result_path=result_path,
+    )
+    task.add_retry(
+        errors=RETRYABLE_ERRORS,
+        interval=Duration.seconds(30),
+        max_attempts=5,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    return task
+
+
+class JobLoop(Construct):
+    """The start / wait / poll loop for one job kind. ``start_state`` is where the loop begins
+    and ``done`` (a Pass) where it ends; chain the next state onto ``done``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        kind: str,
+        label: str,
+        function: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        record = f"$.jobs.{kind}"
+        self.start_state = lambda_step(
+            self,
+            f"Start {label}",
+            function,
+            {"action": "start", "kind": kind, "state.$": "$"},
+            result_path=record,
+        )
+        wait = sfn.Wait(
+            self,
+            f"Wait for {label}",
+            time=sfn.WaitTime.seconds_path(f"{record}.waitSeconds"),
+        )
+        poll = lambda_step(
+            self,
+            f"Poll {label}",
+            function,
+            {"action": "poll", "kind": kind, "state.$": "$"},
+            result_path=record,
+        )
+        self.done = sfn.Pass(self, f"{label[:1].upper()}{label[1:]} finished")
+        finished = sfn.Choice(self, f"Is {label} finished?")
+        finished.when(sfn.Condition.boolean_equals(f"{record}.done", True), self.done)
+        finished.otherwise(wait)
+        self.start_state.next(wait).next(poll).next(finished)
+        self.chain = sfn.Chain.custom(self.start_state, [self.done], self.done)

@@ -1,0 +1,146 @@
+"""What the job driver and the evaluation step may do, beyond their own logs and network.
+
+Bedrock job, model and throughput ARNs end in service-generated ids, so they are matched by
+type (``model-customization-job/*``); SageMaker training jobs carry our names, so they are
+matched by the stage prefix. ``iam:PassRole`` names the three service roles and the one service
+each may be passed to.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+
+from stacks.constructs.grants import grant_objects
+from stacks.constructs.service_roles import ServiceRoles
+from stacks.constructs.storage import ProjectBuckets
+
+KEY_USE = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"]
+
+
+def _bedrock(stack: Stack, resource: str, region: str | None = None) -> str:
+    account = "" if resource.startswith("foundation-model") else stack.account
+    return f"arn:{stack.partition}:bedrock:{region or stack.region}:{account}:{resource}"
+
+
+def grant_jobs(
+    role: iam.IRole,
+    *,
+    prefix: str,
+    roles: ServiceRoles,
+    buckets: ProjectBuckets,
+    data_key: kms.IKey,
+    model_key: kms.IKey,
+) -> None:
+    stack = Stack.of(role)
+    jobs, models = _bedrock(stack, "model-customization-job/*"), _bedrock(stack, "custom-model/*")
+    imports, imported = _bedrock(stack, "model-import-job/*"), _bedrock(stack, "imported-model/*")
+    provisioned = _bedrock(stack, "provisioned-model/*")
+    statements = [
+        iam.PolicyStatement(
+            sid="CustomizationJobs",
+            actions=[
+                "bedrock:CreateModelCustomizationJob",
+                "bedrock:GetModelCustomizationJob",
+                "bedrock:StopModelCustomizationJob",
+            ],
+            resources=[jobs, models, _bedrock(stack, "foundation-model/*")],
+        ),
+        iam.PolicyStatement(
+            sid="ImportJobs",
+            actions=["bedrock:CreateModelImportJob", "bedrock:GetModelImportJob"],
+            resources=[imports, imported],
+        ),
+        iam.PolicyStatement(
+            sid="ProvisionedThroughput",
+            actions=[
+                "bedrock:CreateProvisionedModelThroughput",
+                "bedrock:GetProvisionedModelThroughput",
+                "bedrock:DeleteProvisionedModelThroughput",
+            ],
+            resources=[provisioned, models],
+        ),
+        # Tags are set in the create calls, which Bedrock authorizes as TagResource as well.
+        iam.PolicyStatement(
+            sid="TagOnCreate",
+            actions=["bedrock:TagResource"],
+            resources=[jobs, models, imports, imported, provisioned],
+        ),
+        iam.PolicyStatement(
+            sid="StageTrainingJobs",
+            actions=[
+                "sagemaker:CreateTrainingJob",
+                "sagemaker:DescribeTrainingJob",
+                "sagemaker:StopTrainingJob",
+                "sagemaker:AddTags",
+            ],
+            resources=[
+                f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:training-job/{prefix}-*"
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="PassBedrockRoles",
+            actions=["iam:PassRole"],
+            resources=[roles.customization.role_arn, roles.model_import.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}},
+        ),
+        iam.PolicyStatement(
+            sid="PassTrainingRole",
+            actions=["iam:PassRole"],
+            resources=[roles.training.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        ),
+        # The requester of a job encrypted with a customer managed key must be able to use the
+        # key through the service (Bedrock: "Encryption of custom models").
+        iam.PolicyStatement(
+            sid="ModelKeyThroughServices",
+            actions=KEY_USE,
+            resources=[model_key.key_arn],
+            conditions={
+                "StringEquals": {
+                    "kms:ViaService": [
+                        f"bedrock.{stack.region}.amazonaws.com",
+                        f"sagemaker.{stack.region}.amazonaws.com",
+                    ]
+                }
+            },
+        ),
+    ]
+    for statement in statements:
+        role.add_to_principal_policy(statement)
+    # The import-readiness check lists the weights and reads config.json.
+    grant_objects(role, buckets.training_data, data_key, sid="ReadTrainingData")
+    grant_objects(role, buckets.artifacts, data_key, prefix="runs/", sid="ReadRunArtifacts")
+
+
+def grant_evaluate(
+    role: iam.IRole, *, buckets: ProjectBuckets, data_key: kms.IKey, model_key: kms.IKey
+) -> None:
+    stack = Stack.of(role)
+    grant_objects(role, buckets.training_data, data_key, sid="ReadTestData")
+    grant_objects(role, buckets.artifacts, data_key, prefix="runs/", write=True, sid="RunArtifacts")
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="InvokeBaseAndCustomModels",
+            # Converse is authorized as InvokeModel.
+            actions=["bedrock:InvokeModel"],
+            resources=[
+                _bedrock(stack, "foundation-model/*", region="*"),
+                _bedrock(stack, "inference-profile/*"),
+                _bedrock(stack, "provisioned-model/*"),
+                _bedrock(stack, "imported-model/*"),
+                _bedrock(stack, "custom-model-deployment/*"),
+            ],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ModelKeyThroughBedrock",
+            actions=["kms:Decrypt", "kms:DescribeKey"],
+            resources=[model_key.key_arn],
+            conditions={
+                "StringEquals": {"kms:ViaService": f"bedrock.{stack.region}.amazonaws.com"}
+            },
+        )
+    )

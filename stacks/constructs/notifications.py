@@ -1,0 +1,117 @@
+"""Where runs report: an encrypted SNS topic (email subscription per stage) and the EventBridge
+rule that cleans up after executions that ended without reaching the workflow's Catch."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+# StopExecution (the API's cancel) and the state machine's own timeout skip every Catch.
+UNCAUGHT_STATUSES = ["ABORTED", "TIMED_OUT"]
+
+
+class RunNotifications(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        key: kms.IKey,
+        email: str | None,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            display_name="Bedrock customization runs",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        # Messages SNS could not deliver to a subscriber. SQS-managed encryption: SNS itself
+        # writes here, and the project keys admit SNS only on behalf of the project's roles.
+        self.undelivered_messages = sqs.Queue(
+            self,
+            "UndeliveredMessages",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=removal_policy,
+        )
+        if email:
+            self.topic.add_subscription(
+                subscriptions.EmailSubscription(email, dead_letter_queue=self.undelivered_messages)
+            )
+        # Events EventBridge could not deliver to a target (after its retries) wait here.
+        self.dead_letters = sqs.Queue(
+            self,
+            "UndeliveredEvents",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=removal_policy,
+        )
+
+    def grant_publish(self, grantee: iam.IGrantable, *, key: kms.IKey) -> None:
+        """sns:Publish plus the two key actions SNS needs for an encrypted topic (CDK's
+        grant_publish would add kms:GenerateDataKey*)."""
+        stack = Stack.of(self)
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishRunNotifications",
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+            )
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EncryptNotificationsThroughSns",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"sns.{stack.region}.amazonaws.com"}
+                },
+            )
+        )
+
+    def on_uncaught_end(
+        self,
+        state_machine: sfn.IStateMachine,
+        *,
+        cleanup: lambda_.IFunction,
+        notify: lambda_.IFunction,
+    ) -> events.Rule:
+        """Executions that were stopped or timed out: stop their jobs and tell the team."""
+        rule = events.Rule(
+            self,
+            "UncaughtEnd",
+            description="Aborted or timed-out customization runs: clean up and notify",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "stateMachineArn": [state_machine.state_machine_arn],
+                    "status": UNCAUGHT_STATUSES,
+                },
+            ),
+        )
+        for function in (cleanup, notify):
+            rule.add_target(
+                targets.LambdaFunction(
+                    function,
+                    dead_letter_queue=self.dead_letters,
+                    retry_attempts=4,
+                    max_event_age=Duration.hours(6),
+                )
+            )
+        return rule

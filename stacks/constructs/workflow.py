@@ -1,0 +1,293 @@
+"""The customization workflow: one STANDARD state machine from run document to notification.
+
+    Run (Parallel, one branch; its single Catch -> Clean up -> Notify failure -> Run failed)
+      Prepare run -> [Validate dataset] -> trainer?
+        bedrock:   customization loop -> [throughput loop]
+        container: training loop -> import loop (readiness check first)
+        import:    import loop (readiness check first)
+      -> [evaluation: plan -> Map over batches -> report -> promoted?] -> [release throughput]
+    -> Notify result -> Run succeeded
+
+The Parallel exists for its Catch: any error in any step (invalid document, invalid dataset, a
+job that failed, was stopped or timed out, a refused request) goes to one clean-up that stops
+the jobs and deletes the throughput this run started, then to one notification. Executions
+stopped from outside (StopExecution) or timed out never reach a Catch: the rule in
+``notifications.py`` runs the same clean-up for them.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.constructs.job_loop import JobLoop, lambda_step
+
+# Batches evaluated at once; each batch itself calls the models `concurrency` at a time.
+EVALUATION_MAP_CONCURRENCY = 4
+
+
+class CustomizationWorkflow(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        jobs: lambda_.IFunction,
+        validate: lambda_.IFunction,
+        evaluate: lambda_.IFunction,
+        notify: lambda_.IFunction,
+        job_timeout: Duration,
+        log_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._jobs, self._evaluate, self._notify = jobs, evaluate, notify
+        customized = sfn.Pass(
+            self, "Customized", result=sfn.Result.from_string("SUCCEEDED"), result_path="$.outcome"
+        )
+        not_promoted = sfn.Pass(
+            self,
+            "Not promoted",
+            result=sfn.Result.from_string("NOT_PROMOTED"),
+            result_path="$.outcome",
+        )
+        evaluation = self._evaluation(customized, not_promoted)
+
+        def model_is(state_name: str, path: str) -> sfn.Pass:
+            # The model the evaluation calls: provisioned (Bedrock-trained) or imported.
+            return sfn.Pass(
+                self, state_name, parameters={"customModelId.$": path}, result_path="$.model"
+            )
+
+        evaluate_or_finish = sfn.Choice(self, "Evaluate?")
+        evaluate_or_finish.when(
+            sfn.Condition.boolean_equals("$.flags.evaluation", True), evaluation
+        )
+        evaluate_or_finish.otherwise(customized)
+
+        customization = JobLoop(
+            self, "Customization", kind="customization", label="customization job", function=jobs
+        )
+        throughput = JobLoop(
+            self, "Throughput", kind="throughput", label="provisioned throughput", function=jobs
+        )
+        training = JobLoop(self, "Training", kind="training", label="training job", function=jobs)
+        model_import = JobLoop(self, "Import", kind="import", label="import job", function=jobs)
+        throughput.chain.next(
+            model_is("Provisioned model", "$.jobs.throughput.outputs.provisionedModelArn")
+        ).next(evaluate_or_finish)
+        model_import.chain.next(model_is("Imported model", "$.jobs.import.outputs.modelArn")).next(
+            evaluate_or_finish
+        )
+        training.chain.next(model_import.start_state)
+        provision = sfn.Choice(self, "Provision throughput?")
+        provision.when(
+            sfn.Condition.boolean_equals("$.flags.throughput", True), throughput.start_state
+        )
+        provision.otherwise(customized)
+        customization.chain.next(provision)
+
+        trainer = sfn.Choice(self, "Which trainer?")
+        trainer.when(
+            sfn.Condition.string_equals("$.run.trainer", "bedrock"), customization.start_state
+        )
+        trainer.when(
+            sfn.Condition.string_equals("$.run.trainer", "container"), training.start_state
+        )
+        trainer.otherwise(model_import.start_state)
+
+        validate_step = lambda_step(
+            self,
+            "Validate dataset",
+            validate,
+            sfn.TaskInput.from_json_path_at("$.requests.validate"),
+            result_path="$.validation",
+        )
+        valid = sfn.Choice(self, "Is the dataset valid?")
+        valid.when(
+            sfn.Condition.boolean_equals("$.validation.valid", False),
+            sfn.Fail(
+                self,
+                "Dataset invalid",
+                error="DatasetValidationError",
+                cause="The validate step reported the dataset invalid; see validation.reportUri",
+            ),
+        )
+        valid.otherwise(trainer)
+        validate_step.next(valid)
+        needs_validation = sfn.Choice(self, "Validate?")
+        needs_validation.when(sfn.Condition.boolean_equals("$.flags.validate", True), validate_step)
+        needs_validation.otherwise(trainer)
+
+        prepare = lambda_step(
+            self,
+            "Prepare run",
+            jobs,
+            {
+                "action": "prepare",
+                "document.$": "$",
+                "context": {
+                    "executionName.$": "$$.Execution.Name",
+                    "startTime.$": "$$.Execution.StartTime",
+                },
+            },
+            result_path="$",
+        )
+        run = sfn.Parallel(self, "Run", output_path="$[0]")
+        run.branch(prepare.next(needs_validation))
+        run.add_catch(self._failure_path(), errors=["States.ALL"], result_path="$.error")
+
+        notify_result = lambda_step(
+            self,
+            "Notify result",
+            notify,
+            {"outcome.$": "$.outcome", "state.$": "$", "executionArn.$": "$$.Execution.Id"},
+            result_path="$",
+        )
+        succeeded = sfn.Succeed(self, "Run succeeded")
+        # The model exists: a notification outage must not turn the run into a failure (the
+        # notify function's error alarm reports it).
+        notify_result.add_catch(
+            sfn.Pass(self, "Result not notified").next(succeeded), result_path="$.notifyError"
+        )
+        definition = sfn.Chain.start(run).next(notify_result).next(succeeded)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=log_key,
+            retention=log_retention,
+            removal_policy=removal_policy,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            # Training, then import or throughput, then evaluation: each job has job_timeout.
+            timeout=Duration.seconds(job_timeout.to_seconds() * 3 + 86400),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+            comment="Bedrock customization: validate, train, import, provision, evaluate, notify",
+        )
+
+    def _failure_path(self) -> sfn.IChainable:
+        cleanup = lambda_step(
+            self,
+            "Clean up",
+            self._jobs,
+            {"action": "cleanup", "state.$": "$", "executionStartTime.$": "$$.Execution.StartTime"},
+            result_path="$.cleanup",
+        )
+        notify_failure = self._notify_failure()
+        # Even when the clean-up fails, the team hears about the run (and the alarm about it).
+        cleanup.add_catch(notify_failure, result_path="$.cleanupError")
+        return cleanup.next(notify_failure)
+
+    def _notify_failure(self) -> sfn.IChainable:
+        notify_failure = lambda_step(
+            self,
+            "Notify failure",
+            self._notify,
+            {"outcome": "FAILED", "state.$": "$", "executionArn.$": "$$.Execution.Id"},
+            result_path="$.notification",
+        )
+        # The run's error is the notify step's readable version of the original error.
+        failed = sfn.Fail(
+            self,
+            "Run failed",
+            error_path="$.notification.failure.error",
+            cause_path="$.notification.failure.cause",
+        )
+        unnotified = sfn.Fail(
+            self,
+            "Run failed (not notified)",
+            error_path="$.error.Error",
+            cause_path="$.error.Cause",
+        )
+        notify_failure.add_catch(unnotified, result_path="$.notifyError")
+        return notify_failure.next(failed)
+
+    def _evaluation(self, customized: sfn.Pass, not_promoted: sfn.Pass) -> sfn.IChainable:
+        config = sfn.Pass(
+            self,
+            "Evaluation config",
+            parameters={"config.$": "States.JsonMerge($.requests.evaluation, $.model, false)"},
+            result_path="$.evaluation",
+        )
+        plan = lambda_step(
+            self,
+            "Plan evaluation",
+            self._evaluate,
+            {"action": "plan", "config.$": "$.evaluation.config"},
+            result_path="$.evaluation.plan",
+        )
+        batches = sfn.Map(
+            self,
+            "Evaluate batches",
+            items_path="$.evaluation.plan.batches",
+            item_selector={
+                "action": "run_batch",
+                "config.$": "$.evaluation.config",
+                "batch.$": "$$.Map.Item.Value",
+            },
+            max_concurrency=EVALUATION_MAP_CONCURRENCY,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        run_batch = lambda_step(
+            self,
+            "Run batch",
+            self._evaluate,
+            {"action": "run_batch", "config.$": "$.config", "batch.$": "$.batch"},
+            result_path="$.result",
+        )
+        complete = sfn.Choice(self, "Is the batch complete?")
+        # complete=false: the Lambda ran short of time and kept what it answered; call it again.
+        complete.when(
+            sfn.Condition.boolean_equals("$.result.complete", True), sfn.Succeed(self, "Batch done")
+        )
+        complete.otherwise(run_batch)
+        batches.item_processor(run_batch.next(complete))
+        report = lambda_step(
+            self,
+            "Report evaluation",
+            self._evaluate,
+            {"action": "report", "config.$": "$.evaluation.config"},
+            result_path="$.evaluation.report",
+        )
+
+        def release(state_name: str) -> tasks.LambdaInvoke:
+            return lambda_step(
+                self,
+                state_name,
+                self._jobs,
+                {"action": "release", "state.$": "$"},
+                result_path="$.release",
+            )
+
+        rejected = sfn.Choice(self, "Release throughput of the rejected model?")
+        rejected.when(
+            sfn.Condition.boolean_equals("$.flags.throughput", True),
+            release("Release throughput (not promoted)").next(not_promoted),
+        )
+        rejected.otherwise(not_promoted)
+        kept = sfn.Choice(self, "Release throughput after evaluation?")
+        kept.when(
+            sfn.Condition.boolean_equals("$.flags.releaseAfterEvaluation", True),
+            release("Release throughput").next(customized),
+        )
+        kept.otherwise(customized)
+        promoted = sfn.Choice(self, "Promoted?")
+        promoted.when(
+            sfn.Condition.string_equals("$.evaluation.report.decision", "not-promoted"), rejected
+        )
+        promoted.otherwise(kept)
+        return config.next(plan).next(batches).next(report).next(promoted)
