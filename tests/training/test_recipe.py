@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,14 @@ def test_accumulation_and_micro_batching_give_the_same_steps(
     assert losses(accumulated.state.history) == pytest.approx(
         losses(batched.state.history), rel=1e-5
     )
+
+
+def test_bf16_mixed_precision_with_activation_checkpointing(run_job: RunJob) -> None:
+    # The GPU defaults: frozen base stored in bf16, fp32 adapters, bf16 compute, fp32 gradient
+    # reduction, each decoder layer recomputed in backward.
+    hp = {"maxSteps": "4", "mixedPrecision": "bf16", "activationCheckpointing": "true",
+          "loraDropout": "0.1"}  # fmt: skip
+    outcome, paths = run_job(hp)
+    history = losses(outcome.state.history)
+    assert all(math.isfinite(x) for x in history) and history[-1] < history[0]
+    assert json.loads((paths.model / "import_check.json").read_text())["ready"] is True
