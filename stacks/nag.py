@@ -24,6 +24,7 @@ from cdk_nag import (
 from constructs import IConstruct, IValidation
 
 if TYPE_CHECKING:
+    from stacks.constructs.api import TriggerApi
     from stacks.constructs.function import PipelineFunction
     from stacks.data_stack import DataStack
     from stacks.workflow_stack import WorkflowStack
@@ -142,6 +143,68 @@ def _logical_id(construct: IConstruct) -> str:
     child = construct.node.default_child
     assert isinstance(child, CfnElement)
     return Stack.of(construct).resolve(child.logical_id)
+
+
+def acknowledge_api(api: TriggerApi, *, waf: bool) -> None:
+    """The trigger API's findings (stacks/constructs/api.py)."""
+    for method in api.api.methods:
+        acknowledge(
+            method,
+            "AwsSolutions-COG4",
+            "Every method requires AWS_IAM (SigV4) authorization: the callers are applications "
+            "and pipelines holding IAM roles, not end users with a Cognito user pool; the "
+            "resource policy limits them to the stage's allowed accounts.",
+        )
+    acknowledge_compliance(
+        api.stage,
+        "APIGWCacheEnabledAndEncrypted",
+        "No response caching: every answer is the live state of a run (status, current step), "
+        "a cached answer would report a finished run as running; nothing is cached, so nothing "
+        "needs encrypting at rest.",
+    )
+    acknowledge_compliance(
+        api.stage,
+        "APIGWSSLEnabled",
+        "The rule asks for a client certificate that API Gateway presents to an HTTP backend. "
+        "The only integration is the Lambda proxy (AWS_PROXY), invoked through the Lambda API "
+        "with API Gateway's IAM permission over TLS; there is no HTTP backend to authenticate to. "
+        "Clients reach the API over TLS only (execute-api endpoints serve HTTPS).",
+    )
+    acknowledge(
+        api.logging_role,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AmazonAPIGatewayPushToCloudWatchLogs]",
+        "API Gateway's account-level logging role is one per account and region, shared by every "
+        "REST API there; AWS's managed policy is the documented one for it, and a policy scoped "
+        "to this API's log groups would silently stop the execution logs of the account's other "
+        "APIs.",
+    )
+    acknowledge_wildcard_resources(
+        api.handler.role,
+        [
+            (
+                r":states:[^:]+:[^:]+:execution:(<[^>]+\.Name>|[A-Za-z0-9_-]+):\*$",
+                "Describe, read the history of and stop the executions of this one state "
+                "machine (its name, not a wildcard, precedes ':*'): execution names are chosen "
+                "per run at request time.",
+            )
+        ],
+    )
+    if not waf:
+        acknowledge(
+            api.stage,
+            "AwsSolutions-APIG3",
+            "WAF is disabled in this stage's configuration (api.waf_enabled=false, or a PRIVATE "
+            "endpoint reachable only through the VPC endpoint): requests are still SigV4-"
+            "authorized, throttled per stage and per key, and limited by the resource policy.",
+        )
+        for pack in ("NIST.800.53.R5", "PCI.DSS.321"):
+            acknowledge(
+                api.stage,
+                f"{pack}-APIGWAssociatedWithWAF",
+                "WAF is disabled in this stage's configuration (see AwsSolutions-APIG3): SigV4, "
+                "the resource policy and the stage and key throttles still apply.",
+            )
 
 
 def flatten_cfn_reference(node: object) -> str:

@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.constructs.api import TriggerApi
 from stacks.constructs.function import DependenciesLayer, PipelineFunction
 from stacks.constructs.grants import grant_objects
 from stacks.constructs.job_permissions import grant_evaluate, grant_jobs
@@ -185,7 +186,19 @@ class WorkflowStack(Stack):
         self.cleanup_rule = self.notifications.on_uncaught_end(
             self.workflow.state_machine, cleanup=self.jobs.function, notify=self.notify.function
         )
+        self.api = TriggerApi(
+            self,
+            "TriggerApi",
+            config=config,
+            state_machine=self.workflow.state_machine,
+            layer=layer,
+            network=network,
+            key=keys.data_key,
+            log_retention=retention,
+            removal_policy=policy,
+        )
         self.functions: dict[str, PipelineFunction] = {
+            "Api": self.api.handler,
             "Jobs": self.jobs,
             "Validate": self.validate,
             "Evaluate": self.evaluate,

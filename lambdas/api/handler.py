@@ -1,6 +1,7 @@
 """Lambda proxy integration of the trigger API: routes a REST API event to ``lambdas.api.runs``.
 
-Environment: ``STATE_MACHINE_ARN`` (the workflow's STANDARD state machine). The gateway has
+Environment: ``STATE_MACHINE_ARN`` (the workflow's STANDARD state machine) and
+``ALLOWED_BASE_MODELS`` (comma-separated; the stage's base models, empty: any). The gateway has
 already checked the SigV4 signature, the resource policy, the API key and the request model.
 """
 
@@ -34,7 +35,7 @@ Operation = Callable[[Any, str, dict[str, Any]], runs.Response]
 
 ROUTES: dict[tuple[str, str], Operation] = {
     (Route.RUNS, "POST"): lambda sfn, sm, e: runs.start_run(
-        sfn, sm, e.get("body"), bool(e.get("isBase64Encoded"))
+        sfn, sm, e.get("body"), bool(e.get("isBase64Encoded")), _allowed_base_models()
     ),
     (Route.RUNS, "GET"): lambda sfn, sm, e: runs.list_runs(sfn, sm, e.get("queryStringParameters")),
     (Route.RUN, "GET"): lambda sfn, sm, e: runs.get_run(sfn, sm, _run_name(e)),
@@ -80,6 +81,10 @@ def _run_name(event: dict[str, Any]) -> str:
 def _caller(event: dict[str, Any]) -> str | None:
     identity = (event.get("requestContext") or {}).get("identity") or {}
     return identity.get("userArn") or identity.get("caller")
+
+
+def _allowed_base_models() -> tuple[str, ...]:
+    return tuple(m for m in os.environ.get("ALLOWED_BASE_MODELS", "").split(",") if m)
 
 
 @cache

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from lambdas.api.contract import ErrorCode, RunStatus
 from lambdas.api.request import ApiFailure, FieldProblem, json_body, list_query, run_spec
 from lambdas.core.retry import Backoff, call_with_retry, error_code, is_retryable
-from lambdas.core.run_spec import execution_name
+from lambdas.core.run_spec import execution_name, inference_model_id
 
 # The error recorded on executions stopped through the API (DescribeExecution ``error``).
 STOP_ERROR = "RunCancelled"
@@ -39,9 +39,19 @@ class Response:
     body: dict[str, Any]
 
 
-def start_run(sfn: Any, state_machine_arn: str, raw_body: str | None, is_base64: bool) -> Response:
-    """POST /runs: 201 with a new run, 200 with the existing identical run, 409 on conflict."""
+def start_run(
+    sfn: Any,
+    state_machine_arn: str,
+    raw_body: str | None,
+    is_base64: bool,
+    allowed_base_models: tuple[str, ...] = (),
+) -> Response:
+    """POST /runs: 201 with a new run, 200 with the existing identical run, 409 on conflict.
+
+    ``allowed_base_models`` (the stage's list; empty: any) is the check the workflow's first
+    step makes too, made here so that a wrong model is a 400 rather than a failed run."""
     spec = run_spec(json_body(raw_body, is_base64))
+    _check_base_model(spec.base_model_id, allowed_base_models)
     name = execution_name(spec.run_name)
     arn = execution_arn(state_machine_arn, name)
     wanted = spec.workflow_input()
@@ -177,6 +187,17 @@ def run_view(execution: Mapping[str, Any], *, current_step: str | None) -> dict[
         view["error"] = execution.get("error")
         view["cause"] = execution.get("cause")
     return view
+
+
+def _check_base_model(model_id: str, allowed: tuple[str, ...]) -> None:
+    if allowed and inference_model_id(model_id) not in {inference_model_id(m) for m in allowed}:
+        message = f"{model_id!r} is not enabled in this stage; allowed: {', '.join(allowed)}"
+        raise ApiFailure(
+            400,
+            ErrorCode.VALIDATION_FAILED,
+            f"the run document has 1 invalid field(s): baseModelId ({message})",
+            (FieldProblem("baseModelId", message),),
+        )
 
 
 def _call(fn: Any, **kwargs: Any) -> Any:

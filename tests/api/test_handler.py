@@ -284,6 +284,19 @@ def test_lambda_entry_point(stepfunctions, monkeypatch):
         invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
 
     event = {"resource": Route.RUNS, "httpMethod": "POST", "body": json.dumps(bedrock_doc(name))}
-    response = api_handler.handler(event, Context())  # type: ignore[arg-type]
+    response = api_handler.handler(event, Context())
     assert response["statusCode"] == 201
     assert json.loads(response["body"])["runName"] == name
+
+
+def test_base_models_outside_the_stage_list_are_refused(stepfunctions, monkeypatch):
+    monkeypatch.setenv(
+        "ALLOWED_BASE_MODELS", "amazon.titan-text-lite-v1:0:4k,meta.llama3-2-1b-instruct-v1:0:128k"
+    )
+    ok = bedrock_doc(unique("allowed"))
+    assert call(stepfunctions, "POST", Route.RUNS, body=ok)[0] == 201
+    refused = bedrock_doc(unique("refused"), baseModelId="meta.llama3-1-70b-instruct-v1:0:128k")
+    status, body = call(stepfunctions, "POST", Route.RUNS, body=refused)
+    assert status == 400 and [f["field"] for f in body["fields"]] == ["baseModelId"]
+    assert "titan-text-lite" in body["fields"][0]["message"]
+    assert executions_named(stepfunctions, refused["runName"]) == []
