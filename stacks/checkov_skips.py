@@ -55,6 +55,12 @@ CHECKOV_SKIPS: tuple[CheckovSkip, ...] = (
         "by CloudFormation alone; reserved concurrency would only take capacity from the "
         "account's pool.",
     ),
+    CheckovSkip(
+        "CKV_AWS_120", r"TriggerApi/Api/DeploymentStage\.v1/Resource", "AWS::ApiGateway::Stage",
+        "The trigger API starts runs and reads their live status: a cached response would report "
+        "a stale run state or answer a start without starting, and a stage cache would hold run "
+        "data outside the project's KMS keys.",
+    ),
 )  # fmt: skip
 
 

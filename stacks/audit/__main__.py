@@ -16,8 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from stacks.audit.readme import update_readme
-from stacks.audit.render import render_markdown, render_readme
+from stacks.audit.readme import render_readme, update_readme
+from stacks.audit.render import render_markdown
 from stacks.audit.report import StageReport, gate_failures, stage_report, to_json
 from stacks.audit.tools import ROOT, run_cfn_lint, run_checkov, versions
 

@@ -31,6 +31,11 @@ class Encryption:
     def customer_managed(self) -> bool:
         return self.key is not None and not self.key.startswith("alias/aws/")
 
+    @property
+    def plaintext(self) -> bool:
+        """Stored without any encryption (not merely with an AWS owned or managed key)."""
+        return self.key is None and self.detail.startswith(PLAINTEXT)
+
 
 @dataclass(frozen=True)
 class Exposure:
@@ -58,7 +63,10 @@ def resources_by_type(stack: StackArtifact) -> dict[str, int]:
 
 
 # --- encryption at rest ---------------------------------------------------------------------
-# type -> (what it stores, properties -> (key reference or None, detail when there is no CMK))
+# type -> (what it stores, properties -> (key reference or None, detail when there is no CMK)).
+# Without a CMK most services still encrypt with a key of their own; the detail says which, and
+# starts with PLAINTEXT where nothing is encrypted.
+PLAINTEXT = "NOT ENCRYPTED"
 KeyFinder = Callable[[dict[str, Any]], tuple[Any, str]]
 
 
@@ -72,7 +80,7 @@ def _bucket_key(props: dict[str, Any]) -> tuple[Any, str]:
 
 def _state_machine_key(props: dict[str, Any]) -> tuple[Any, str]:
     config = props.get("EncryptionConfiguration", {})
-    return config.get("KmsKeyId"), config.get("Type", "AWS_OWNED_KEY")
+    return config.get("KmsKeyId"), config.get("Type", "AWS_OWNED_KEY") + " (Step Functions)"
 
 
 def _table_key(props: dict[str, Any]) -> tuple[Any, str]:
@@ -87,8 +95,8 @@ def _simple(prop: str, default: str) -> KeyFinder:
 ENCRYPTED_STORES: dict[str, tuple[str, KeyFinder]] = {
     "AWS::S3::Bucket": ("bucket", _bucket_key),
     "AWS::Logs::LogGroup": ("log group", _simple("KmsKeyId", "CloudWatch Logs service key")),
-    "AWS::SQS::Queue": ("queue", _simple("KmsMasterKeyId", "SQS managed SSE or none")),
-    "AWS::SNS::Topic": ("topic", _simple("KmsMasterKeyId", "not encrypted")),
+    "AWS::SQS::Queue": ("queue", _simple("KmsMasterKeyId", "SSE-SQS (SQS owned key)")),
+    "AWS::SNS::Topic": ("topic", _simple("KmsMasterKeyId", PLAINTEXT)),
     # Only functions with environment variables store anything at rest (see `encryption`).
     "AWS::Lambda::Function": ("function environment", _simple("KmsKeyArn", "Lambda service key")),
     "AWS::StepFunctions::StateMachine": ("state machine data", _state_machine_key),
@@ -100,8 +108,14 @@ ENCRYPTED_STORES: dict[str, tuple[str, KeyFinder]] = {
     ),
     "AWS::Events::EventBus": ("event bus", _simple("KmsKeyIdentifier", "AWS owned key")),
     "AWS::SecretsManager::Secret": ("secret", _simple("KmsKeyId", "aws/secretsmanager key")),
-    "AWS::EFS::FileSystem": ("file system", _simple("KmsKeyId", "aws/elasticfilesystem key")),
-    "AWS::SSM::Parameter": ("parameter", lambda p: (None, "String parameter: not encrypted")),
+    "AWS::EFS::FileSystem": (
+        "file system",
+        lambda p: (
+            p.get("KmsKeyId"),
+            "aws/elasticfilesystem key" if p.get("Encrypted") else PLAINTEXT,
+        ),
+    ),
+    "AWS::SSM::Parameter": ("parameter", lambda p: (None, f"{PLAINTEXT} (String parameter)")),
 }
 
 

@@ -40,7 +40,8 @@ def as_list(value: Any) -> list[Any]:
 
 
 def target(value: Any, stack: str, assembly: CloudAssembly) -> tuple[str, str] | None:
-    """(stack, logical id) of the resource a Ref / GetAtt / ImportValue names, else None."""
+    """(stack, logical id) of the resource a Ref / GetAtt / ImportValue / GetStackOutput names,
+    else None."""
     if isinstance(value, dict):
         if (
             "Ref" in value
@@ -56,4 +57,14 @@ def target(value: Any, stack: str, assembly: CloudAssembly) -> tuple[str, str] |
             exported = assembly.exports().get(name) if isinstance(name, str) else None
             if exported is not None:
                 return target(exported[1], exported[0], assembly)
+        if "Fn::GetStackOutput" in value:  # CDK's cross-stack references without exports
+            ref = value["Fn::GetStackOutput"]
+            producer = assembly.stacks.get(str(ref.get("StackName")))
+            output = (
+                producer.template.get("Outputs", {}).get(ref.get("OutputName"))
+                if producer
+                else None
+            )
+            if producer is not None and output is not None:
+                return target(output.get("Value"), producer.name, assembly)
     return None

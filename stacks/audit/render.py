@@ -1,13 +1,11 @@
-"""Markdown for reviewers: the full report, and the README's generated security summary."""
+"""Markdown for reviewers: the full security report."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
-from pathlib import Path
 from typing import Any
 
-from stacks.audit.assembly import Acknowledgment, load_assembly
+from stacks.audit.assembly import Acknowledgment
 from stacks.audit.iam import Principal
 from stacks.audit.report import StackReport, StageReport, gate_failures
 from stacks.audit.tools import ToolFinding
@@ -18,7 +16,7 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+def table(header: list[str], rows: list[list[Any]]) -> list[str]:
     if not rows:
         return ["None.", ""]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -36,14 +34,14 @@ def _principal(p: Principal) -> list[str]:
     ]
     if p.kind == "role":
         lines += ["Assumed by:", ""]
-        lines += _table(
+        lines += table(
             ["principals", "actions", "conditions"],
             [
                 [", ".join(t.principals), ", ".join(t.actions), t.conditions or "NONE"]
                 for t in p.trust
             ],
         )
-    lines += _table(
+    lines += table(
         ["effect", "actions", "resources", "conditions"],
         [
             [x.effect, ", ".join(x.actions), ", ".join(x.resources), x.conditions or ""]
@@ -54,7 +52,7 @@ def _principal(p: Principal) -> list[str]:
         lines += [f"Managed policies: {', '.join(p.managed_policies)}", ""]
     if p.wildcards:
         lines += ["Wildcards and the acknowledgment that justifies each:", ""]
-        lines += _table(
+        lines += table(
             ["finding", "acknowledgment"],
             [
                 [
@@ -69,9 +67,9 @@ def _principal(p: Principal) -> list[str]:
 
 def _stack(s: StackReport) -> list[str]:
     lines = [f"### Stack `{s.name}`", "", "#### Resources by type", ""]
-    lines += _table(["type", "count"], [[t, n] for t, n in s.resources_by_type.items()])
+    lines += table(["type", "count"], [[t, n] for t, n in s.resources_by_type.items()])
     lines += ["#### Encryption at rest (data stores, logs, keys)", ""]
-    lines += _table(
+    lines += table(
         ["resource", "type", "stores", "customer managed key", "rotation", "detail"],
         [
             [e.resource, e.type, e.store, e.key or "**none**", e.rotation, e.detail]
@@ -79,7 +77,7 @@ def _stack(s: StackReport) -> list[str]:
         ],
     )
     lines += ["#### Network exposure (expected: none)", ""]
-    lines += _table(
+    lines += table(
         ["resource", "type", "finding", "accepted because"],
         [
             [x.resource, x.type, x.finding, x.accepted_because or "**not accepted**"]
@@ -87,7 +85,7 @@ def _stack(s: StackReport) -> list[str]:
         ],
     )
     lines += ["#### VPC endpoints", ""]
-    lines += _table(
+    lines += table(
         ["service", "type", "private DNS", "security groups", "policy"],
         [
             [
@@ -150,7 +148,7 @@ def render_markdown(stages: list[StageReport], tool_versions: dict[str, str]) ->
                 _split(st.checkov, "FAILED"),
             ]
         )
-    lines += _table(
+    lines += table(
         [
             "stage",
             "region",
@@ -178,7 +176,7 @@ def render_markdown(stages: list[StageReport], tool_versions: dict[str, str]) ->
         else [
             "**FAILED**:",
             "",
-            *_table(
+            *table(
                 ["stage", "kind", "where", "what"],
                 [[f.stage, f.kind, f.where, f.what] for f in failures],
             ),
@@ -189,7 +187,7 @@ def render_markdown(stages: list[StageReport], tool_versions: dict[str, str]) ->
         for s in st.stacks:
             lines += _stack(s)
         lines += [f"### cdk-nag acknowledgments ({len(st.acknowledgments)})", ""]
-        lines += _table(
+        lines += table(
             ["pack", "rule", "construct", "resources", "reason"],
             [
                 [a.pack, a.rule, a.construct_path, _ack_scope(a), a.reason]
@@ -197,12 +195,12 @@ def render_markdown(stages: list[StageReport], tool_versions: dict[str, str]) ->
             ],
         )
         lines += ["### cfn-lint", ""]
-        lines += _table(
+        lines += table(
             ["level", "rule", "template", "resource", "message"],
             [[f.level, f.rule, f.template, f.resource, f.message] for f in st.cfn_lint],
         )
         lines += ["### checkov (failed and skipped checks)", ""]
-        lines += _table(
+        lines += table(
             ["result", "check", "template", "resource", "name", "skip reason"],
             [
                 [f.level, f.rule, f.template, f.resource, f.message, f.skip_reason or ""]
@@ -210,105 +208,3 @@ def render_markdown(stages: list[StageReport], tool_versions: dict[str, str]) ->
             ],
         )
     return "\n".join(lines).rstrip() + "\n"
-
-
-# What each checker covers in this project (rendered as a table in the README).
-CHECKER_COVERAGE: tuple[tuple[str, str], ...] = (
-    (
-        "cdk-nag AwsSolutions",
-        "AWS best practice per L1 construct: IAM wildcards (IAM5, one id per `*`) and AWS managed "
-        "policies (IAM4), bucket TLS and logging, VPC flow logs, Lambda runtime, Step Functions "
-        "logging and tracing, API Gateway authorization, logging, validation and WAF, SNS/SQS TLS",
-    ),
-    (
-        "cdk-nag HIPAA Security, NIST 800-53 R5, PCI DSS 3.2.1",
-        "compliance controls: KMS encryption of buckets, logs, queues, topics and state machines; "
-        "key rotation; log retention; bucket versioning and replication; inline policies; "
-        "Lambda in a VPC, with a DLQ and reserved concurrency; public access",
-    ),
-    (
-        "cdk-nag Serverless",
-        "Lambda DLQ, tracing and settings; API Gateway and Step Functions tracing and logging; "
-        "SQS redrive",
-    ),
-    (
-        "cfn-lint",
-        "the templates against the CloudFormation resource specification of the stage's region: "
-        "property names and types, allowed values, references, ARN formats",
-    ),
-    (
-        "checkov",
-        "its CloudFormation policies over the synthesized JSON, including resources that cdk-nag's "
-        "`instanceof` rules never see (CDK's own custom-resource providers are plain "
-        "`CfnResource` objects)",
-    ),
-)
-
-README_COVERAGE = """\
-The [security report](cdk.out/security-report.md) (`make audit`, also as `.json`) lists, for every
-stage in `config/`: resources by type, encryption of every data store, log and key (CMK and
-rotation), network exposure (expected: none), every VPC endpoint with its policy, an IAM matrix
-(who may assume each role, with conditions, and which actions on which resources, each `*` with the
-acknowledgment that justifies it), every cdk-nag acknowledgment, and the cfn-lint and checkov
-results. `make test` fails on a cfn-lint error, on a checkov failure not skipped with a reason on
-the resource, and on an IAM wildcard without an acknowledgment (`tests/security/`).
-
-{coverage}
-What none of them covers: the parameters of the Bedrock and SageMaker jobs inside the state
-machine definitions (`DefinitionString`): the KMS key a custom or imported model is encrypted
-with, the VPC config of the jobs, the role passed to them, the output S3 locations, and the base
-models a run may use. To the checkers these are opaque strings. The project's own template tests
-parse the definition and assert them (tests of the workflow stack), and the IAM matrix above shows
-that the roles passed to those jobs trust only `bedrock.amazonaws.com` / `sagemaker.amazonaws.com`
-with `aws:SourceAccount` and `aws:SourceArn` conditions.
-"""
-
-
-def render_readme(stages: list[StageReport]) -> str:
-    """The README's security section: coverage, then every acknowledgment and checkov skip reason
-    (grouped by rule and reason), counted per stage, straight from the synthesized templates."""
-    lines = [
-        "<!-- generated by `make audit` from the synthesized templates; do not edit by hand -->",
-        README_COVERAGE.format(
-            coverage="\n".join(
-                _table(["checker", "what it covers here"], [list(row) for row in CHECKER_COVERAGE])
-            )
-        ),
-    ]
-    counts = ", ".join(f"{len(st.acknowledgments)} in `{st.stage}`" for st in stages)
-    lines += [f"**cdk-nag acknowledgments** ({counts}), by rule and reason:", ""]
-    groups: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    for st in stages:
-        for ack in st.acknowledgments:
-            groups[(ack.rule if ack.finding is None else ack.base_rule + "[...]", ack.reason)][
-                st.stage
-            ] += 1
-    for (rule, reason), per_stage in sorted(groups.items()):
-        where = ", ".join(f"{n} in {stage}" for stage, n in sorted(per_stage.items()))
-        lines.append(f"- `{rule}` ({where}): {reason}")
-    skips = [(s, st.stage) for st in stages for s in _skips_in(st)]
-    per_skip: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    for (check, reason), stage in skips:
-        per_skip[(check, reason)][stage] += 1
-    counts = ", ".join(
-        f"{sum(1 for _, s in skips if s == st.stage)} in `{st.stage}`" for st in stages
-    )
-    lines += [
-        "",
-        f"**checkov skips** ({counts}; table `CHECKOV_SKIPS` in `stacks/checkov_skips.py`):",
-        "",
-    ]
-    for (check, reason), per_stage in sorted(per_skip.items()):
-        where = ", ".join(f"{n} in {stage}" for stage, n in sorted(per_stage.items()))
-        lines.append(f"- `{check}` ({where}): {reason}")
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _skips_in(stage: StageReport) -> list[tuple[str, str]]:
-    """(check id, reason) of every checkov skip in the stage's templates."""
-    found = []
-    for stack in load_assembly(Path(stage.outdir)).stacks.values():
-        for res in stack.resources.values():
-            for skip in res.get("Metadata", {}).get("checkov", {}).get("skip", []):
-                found.append((str(skip.get("id")), str(skip.get("comment", ""))))
-    return found

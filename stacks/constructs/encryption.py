@@ -147,6 +147,8 @@ class ProjectKeys(Construct):
                     iam.ServicePrincipal("logging.s3.amazonaws.com"),
                     iam.ServicePrincipal("cloudwatch.amazonaws.com"),
                     iam.ServicePrincipal("events.amazonaws.com"),
+                    # SNS moves undeliverable notifications into a KMS-encrypted dead-letter queue.
+                    iam.ServicePrincipal("sns.amazonaws.com"),
                 ],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],

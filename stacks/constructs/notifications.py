@@ -37,12 +37,13 @@ class RunNotifications(Construct):
             master_key=key,
             enforce_ssl=True,
         )
-        # Messages SNS could not deliver to a subscriber. SQS-managed encryption: SNS itself
-        # writes here, and the project keys admit SNS only on behalf of the project's roles.
+        # Messages SNS could not deliver to a subscriber. SNS itself writes here: the data key's
+        # policy admits sns.amazonaws.com for this account (stacks/constructs/encryption.py).
         self.undelivered_messages = sqs.Queue(
             self,
             "UndeliveredMessages",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
             removal_policy=removal_policy,

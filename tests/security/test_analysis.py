@@ -15,7 +15,7 @@ from stacks.audit.refs import flatten
 from stacks.audit.report import StackReport, StageReport, gate_failures
 from stacks.audit.tools import NO_REASON, ToolFinding
 
-ROLE = {
+ROLE: dict[str, Any] = {
     "Type": "AWS::IAM::Role",
     "Properties": {
         "AssumeRolePolicyDocument": {
@@ -164,10 +164,26 @@ def test_unencrypted_store_and_unrotated_key_fail_the_gate() -> None:
     )
     failures = _gate(stack)
     assert len(failures) == 3, failures  # the key, the log group on it, and the topic
-    assert any(f.startswith("encryption:topic: key none") for f in failures)
+    assert any(f.startswith("encryption:topic: NOT ENCRYPTED") for f in failures)
 
 
-def test_a_key_exported_by_another_stack_is_followed() -> None:
+def test_a_service_owned_key_is_reported_but_not_gated() -> None:
+    stack = _stack(
+        {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"SqsManagedSseEnabled": True}}}
+    )
+    (queue,) = encryption(stack, CloudAssembly(Path("."), {"s": stack}, None))
+    assert (queue.customer_managed, queue.plaintext) == (False, False)
+    assert _gate(stack) == []
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        {"Fn::ImportValue": "data:Key"},
+        {"Fn::GetStackOutput": {"StackName": "data", "Region": "us-east-1", "OutputName": "K"}},
+    ],
+)
+def test_a_key_of_another_stack_is_followed(reference: dict[str, Any]) -> None:
     data = StackArtifact(
         "data",
         Path("data.template.json"),
@@ -184,7 +200,7 @@ def test_a_key_exported_by_another_stack_is_followed() -> None:
         {
             "Queue": {
                 "Type": "AWS::SQS::Queue",
-                "Properties": {"KmsMasterKeyId": {"Fn::ImportValue": "data:Key"}},
+                "Properties": {"KmsMasterKeyId": reference},
             }
         }
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from stacks.audit.readme import security_section
-from stacks.audit.render import render_readme
+from stacks.audit.readme import render_readme, security_section
 from stacks.audit.report import StageReport, gate_failures
 from stacks.audit.tools import NO_REASON, ToolFinding
 from stacks.checkov_skips import CHECKOV_SKIPS
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MIN_REASON = 40  # characters: a reason a reviewer can check names what and why
 
 
-def _listing(items: list[object]) -> str:
+def _listing(items: Sequence[object]) -> str:
     return "\n".join(map(str, items))
 
 
