@@ -75,6 +75,7 @@ CODES: dict[str, CodeInfo] = {
     "TOO_MANY_RECORDS": CodeInfo("error", "more records in a file than the model allows"),
     "TOO_MANY_TOTAL_RECORDS": CodeInfo("error", "training + validation records above the limit"),
     "VALIDATION_INCOMPLETE": CodeInfo("error", "time ran out before the whole file was read"),
+    "UNKNOWN_MODEL": CodeInfo("error", "baseModelId is not in the registry (the message lists it)"),
     "UNSUPPORTED_CUSTOMIZATION": CodeInfo(
         "error", "model does not support this customization type"
     ),

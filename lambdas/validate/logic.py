@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas.core.model_spec import CustomizationType, Trainer
-from lambdas.core.registry import get_model
+from lambdas.core.registry import UnknownModelError, get_model
 from lambdas.core.retry import call_with_retry
 from lambdas.core.sources import S3Object
 from lambdas.core.validation import validate_dataset
@@ -92,9 +92,16 @@ def run_validation(
         body = {"valid": True, "trainer": "import", "skipped": "no dataset for trainer=import"}
         _put_report(s3, artifacts_bucket, key, body, kms_key_id)
         return {"valid": True, "reportUri": report_uri, "hyperParameters": {}, "summary": body}
+    try:
+        model = get_model(spec.base_model_id)
+    except UnknownModelError as exc:
+        # A settings mistake like any other: same error name, same report, for the workflow.
+        line = f"baseModelId:0: UNKNOWN_MODEL: {exc}"
+        _put_report(s3, artifacts_bucket, key, {"valid": False, "errors": [line]}, kms_key_id)
+        message = f"1 validation error(s):\n{line}\nfull report: {report_uri}"
+        raise DatasetValidationError(message) from None
     if spec.training_data_uri is None:
         raise DatasetValidationError(f"trainingDataUri is required for trainer={spec.trainer}")
-    model = get_model(spec.base_model_id)
     report = validate_dataset(
         S3Object(spec.training_data_uri, s3),
         model=model,

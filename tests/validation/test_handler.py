@@ -111,6 +111,16 @@ def test_missing_object_is_a_validation_error(s3: Any) -> None:
     assert "nope.jsonl:0: UNREADABLE: cannot read: no such object" in str(err.value)
 
 
+def test_unknown_model_is_a_validation_error(s3: Any) -> None:
+    train = put(s3, "train.jsonl", [haiku(1)])
+    with pytest.raises(DatasetValidationError) as err:
+        run_validation(
+            event(baseModelId="gpt-4", trainingDataUri=train), s3=s3, artifacts_bucket=ARTIFACTS
+        )
+    assert "baseModelId:0: UNKNOWN_MODEL: unknown base model 'gpt-4'; allowed: " in str(err.value)
+    assert stored_report(s3)["valid"] is False
+
+
 def test_nova_images_must_sit_in_the_dataset_bucket(s3: Any) -> None:
     def record(bucket: str, i: int) -> str:
         image = {"format": "png", "source": {"s3Location": {"uri": f"s3://{bucket}/img/{i}.png"}}}
