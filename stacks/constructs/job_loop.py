@@ -30,19 +30,22 @@ def lambda_step(
     scope: Construct,
     state_name: str,
     function: lambda_.IFunction,
-    payload: dict[str, Any] | sfn.TaskInput,
+    payload: dict[str, Any] | str,
     *,
     result_path: str | None,
 ) -> tasks.LambdaInvoke:
-    """A Lambda task that passes ``payload`` and stores the function's return value at
-    ``result_path``; retries Lambda service errors (CDK's default) and throttling."""
+    """A Lambda task that passes ``payload`` (an object, or a JSONPath selecting the input)
+    and stores the function's return value at ``result_path``; retries Lambda service errors
+    (CDK's default) and throttling."""
+    # A path goes to InputPath: CDK renders TaskInput.from_json_path_at as a string
+    # "Parameters", which the ASL grammar rejects (moto's parser does).
+    by_path = isinstance(payload, str)
     task = tasks.LambdaInvoke(
         scope,
         state_name,
         lambda_function=function,
-        payload=payload
-        if isinstance(payload, sfn.TaskInput)
-        else sfn.TaskInput.from_object(payload),
+        payload=None if isinstance(payload, str) else sfn.TaskInput.from_object(payload),
+        input_path=payload if by_path else None,
         payload_response_only=True,
         result_path=result_path,
     )

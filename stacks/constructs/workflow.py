@@ -106,7 +106,7 @@ class CustomizationWorkflow(Construct):
             self,
             "Validate dataset",
             validate,
-            sfn.TaskInput.from_json_path_at("$.requests.validate"),
+            "$.requests.validate",
             result_path="$.validation",
         )
         valid = sfn.Choice(self, "Is the dataset valid?")
