@@ -48,6 +48,7 @@ from lambdas.api.contract import (
 )
 from lambdas.core.retry import Backoff
 
+USER_AGENT = "bedrock-pipeline-client/1"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_BACKOFF = Backoff(attempts=5, base_s=0.5, cap_s=20.0)
 # execute-api hosts name their region: <api-id>[-<vpce-id>].execute-api.<region>.amazonaws.com
@@ -228,7 +229,8 @@ class Client:
         SigV4Auth(credentials.get_frozen_credentials(), "execute-api", self.region).add_auth(
             request
         )
-        return dict(request.headers.items())
+        # Not signed (SigV4 skips it); WAF's common rule set blocks requests without one.
+        return {**dict(request.headers.items()), "user-agent": USER_AGENT}
 
 
 def check_document(document: Mapping[str, Any]) -> None:

@@ -196,6 +196,9 @@ class TriggerApi(Construct):
             description="The run document (lambdas/core/run_spec.py), as JSON schema draft 4",
             schema=api_gateway_schema(),
         )
+        # A deployment snapshots the models: a changed schema must make a new deployment.
+        assert self.api.latest_deployment is not None  # deploy=True, the default
+        self.api.latest_deployment.add_to_logical_id(api_gateway_schema())
         run_document = apigw.Model.from_model_name(self, "RunDocument", self.model.ref)
         integration = apigw.LambdaIntegration(self.handler.function, allow_test_invoke=False)
         runs = self.api.root.add_resource(Route.RUNS.strip("/"))

@@ -2,8 +2,9 @@
 
 It verifies each request's SigV4 signature by recomputing it with botocore from the request as
 received (method, path, query, signed headers, body) and the secret of the access key it names,
-checks the API key, can answer 429 like the stage throttle, and forwards everything else to
-``lambdas.api.handler.dispatch`` as a REST proxy event. The request model is not emulated here
+checks the API key and (like WAF's common rule set) the User-Agent, can answer 429 like the
+stage throttle, and forwards everything else to ``lambdas.api.handler.dispatch`` as a REST
+proxy event. The request model is not emulated here
 (tests/api/test_request_model.py checks it with a draft-04 validator).
 """
 
@@ -107,7 +108,10 @@ class Gateway:
             caller = verify_sigv4(method, f"http://{host}{path}", headers, body, self.secrets)
         except SignatureError as exc:
             return _error(403, "ACCESS_DENIED", str(exc))
-        if {k.lower(): v for k, v in headers.items()}.get(API_KEY_HEADER) != self.api_key:
+        lower = {k.lower(): v for k, v in headers.items()}
+        if not lower.get("user-agent"):  # WAF's common rule set: NoUserAgent_HEADER
+            return _error(403, "ACCESS_DENIED", "Forbidden")
+        if lower.get(API_KEY_HEADER) != self.api_key:
             return _error(403, "ACCESS_DENIED", "Forbidden")
         if self.throttle_next > 0:
             self.throttle_next -= 1
