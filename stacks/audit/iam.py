@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from stacks.audit.assembly import Acknowledgment, StackArtifact
+from stacks.audit.assembly import Acknowledgment, CloudAssembly, StackArtifact
 from stacks.audit.refs import as_list, flatten
 
 IDENTITY_TYPES = {"AWS::IAM::Role": "role", "AWS::IAM::User": "user", "AWS::IAM::Group": "group"}
@@ -44,8 +44,9 @@ class Permission:
     sid: str | None
     effect: str
     actions: tuple[str, ...]
-    resources: tuple[str, ...]
+    resources: tuple[str, ...]  # readable: cross-stack references resolved
     conditions: dict[str, Any]
+    findings: tuple[str, ...] = ()  # cdk-nag IAM5 finding ids of this statement (Allow only)
 
 
 @dataclass
@@ -78,7 +79,26 @@ def _statements(document: Any) -> list[dict[str, Any]]:
     return [s for s in as_list((document or {}).get("Statement")) if isinstance(s, dict)]
 
 
-def _permissions(policy: str, document: Any) -> list[Permission]:
+def _findings(statement: dict[str, Any]) -> tuple[str, ...]:
+    """cdk-nag's IAM5 finding ids of one statement (Allow only, as cdk-nag does). NotAction and
+    NotResource grant everything else, so they count as wildcards that no id can name."""
+    if statement.get("Effect", "Allow") != "Allow":
+        return ()
+    found: dict[str, None] = {}
+    for action in map(flatten, as_list(statement.get("Action"))):
+        if "*" in action:
+            found[f"Action::{action}"] = None
+    for action in map(flatten, as_list(statement.get("NotAction"))):
+        found[f"Action::NOT {action}"] = None
+    for resource in map(flatten, as_list(statement.get("Resource"))):
+        if "*" in resource:
+            found[f"Resource::{resource}"] = None
+    for resource in map(flatten, as_list(statement.get("NotResource"))):
+        found[f"Resource::NOT {resource}"] = None
+    return tuple(found)
+
+
+def _permissions(policy: str, document: Any, assembly: CloudAssembly | None) -> list[Permission]:
     return [
         Permission(
             policy=policy,
@@ -86,28 +106,17 @@ def _permissions(policy: str, document: Any) -> list[Permission]:
             effect=s.get("Effect", "Allow"),
             actions=tuple(flatten(a) for a in as_list(s.get("Action")))
             + tuple(f"NOT {flatten(a)}" for a in as_list(s.get("NotAction"))),
-            resources=tuple(flatten(r) for r in as_list(s.get("Resource")))
-            + tuple(f"NOT {flatten(r)}" for r in as_list(s.get("NotResource"))),
+            resources=tuple(flatten(r, assembly) for r in as_list(s.get("Resource")))
+            + tuple(f"NOT {flatten(r, assembly)}" for r in as_list(s.get("NotResource"))),
             conditions=s.get("Condition", {}),
+            findings=_findings(s),
         )
         for s in _statements(document)
     ]
 
 
 def wildcard_findings(permissions: list[Permission]) -> list[str]:
-    """cdk-nag's IAM5 finding ids for these statements (Allow only, as cdk-nag does). NotAction
-    and NotResource grant everything else, so they count as wildcards that no id can name."""
-    found: dict[str, None] = {}
-    for p in permissions:
-        if p.effect != "Allow":
-            continue
-        for action in p.actions:
-            if "*" in action or action.startswith("NOT "):
-                found[f"Action::{action}"] = None
-        for resource in p.resources:
-            if "*" in resource or resource.startswith("NOT "):
-                found[f"Resource::{resource}"] = None
-    return list(found)
+    return list(dict.fromkeys(f for p in permissions for f in p.findings))
 
 
 def _attached_to(props: dict[str, Any], kind: str) -> list[str]:
@@ -115,7 +124,9 @@ def _attached_to(props: dict[str, Any], kind: str) -> list[str]:
     return [r["Ref"] for r in refs if isinstance(r, dict) and isinstance(r.get("Ref"), str)]
 
 
-def iam_matrix(stack: StackArtifact) -> list[Principal]:
+def iam_matrix(stack: StackArtifact, assembly: CloudAssembly | None = None) -> list[Principal]:
+    """Every role, user and group of the stack (``assembly`` makes cross-stack references
+    readable)."""
     principals: dict[str, Principal] = {}
     for lid, res in sorted(stack.resources.items()):
         kind = IDENTITY_TYPES.get(res["Type"])
@@ -134,7 +145,7 @@ def iam_matrix(stack: StackArtifact) -> list[Principal]:
             )
         for inline in as_list(props.get("Policies")):
             perms = _permissions(
-                f"{lid}/inline:{inline.get('PolicyName')}", inline.get("PolicyDocument")
+                f"{lid}/inline:{inline.get('PolicyName')}", inline.get("PolicyDocument"), assembly
             )
             p.permissions.extend(perms)
             p.wildcards.extend(_acknowledged(stack, lid, wildcard_findings(perms)))
@@ -148,7 +159,7 @@ def iam_matrix(stack: StackArtifact) -> list[Principal]:
         if res["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             continue
         props = res.get("Properties", {})
-        perms = _permissions(lid, props.get("PolicyDocument"))
+        perms = _permissions(lid, props.get("PolicyDocument"), assembly)
         wildcards = _acknowledged(stack, lid, wildcard_findings(perms))
         holders = [
             principals[ref]

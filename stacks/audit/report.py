@@ -56,7 +56,7 @@ def stage_report(stage: str, region: str, outdir: Path) -> StageReport:
             encryption=encryption(s, assembly),
             exposure=exposure(s),
             endpoints=endpoints(s),
-            iam=iam_matrix(s),
+            iam=iam_matrix(s, assembly),
         )
         for s in assembly.stacks.values()
     ]
