@@ -3,17 +3,12 @@
 Launched by the container entry point (`python -m training_image.trainer`, which starts torchrun
 with one worker per GPU on every node); `run(job)` is also callable in-process (tests: a world
 of one).
-
-Loss normalisation: each optimizer step sums token losses over all its micro-batches on all
-ranks and divides by the global number of labelled tokens of that step (all-reduced before the
-first backward). The naive mean of per-micro-batch means over-weights short batches
-(transformers #34191, torchtune #1875). FSDP averages gradients over ranks, hence the x world.
+The step itself (loss normalisation over accumulation and ranks) is in step.py.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +31,7 @@ from training_image.trainer.packing import Rows, Schedule
 from training_image.trainer.report import plot_losses, write_history
 from training_image.trainer.sagemaker import Paths
 from training_image.trainer.schedule import EarlyStopping, lr_at
+from training_image.trainer.step import new_optimizer, train_step
 
 
 @dataclass(frozen=True)
@@ -97,9 +93,7 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
     )
     model = build(cfg, hf_config, paths.base_model, runtime.mesh(cfg.sharding), device, backend)
     params = trainable(model)
-    optimizer = torch.optim.AdamW(
-        params, lr=cfg.learningRate, weight_decay=cfg.weightDecay, fused=device.type == "cuda"
-    )
+    optimizer = new_optimizer(cfg, params, device)
     state = TrainerState()
     resume = checkpoint.latest(paths.checkpoints)
     if resume is not None:
@@ -109,7 +103,6 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
         cfg.earlyStoppingThreshold, cfg.earlyStoppingPatience, state.stopper
     )
     best_dir = paths.checkpoints / "best"
-    clip = cfg.maxGradNorm if cfg.maxGradNorm > 0 else math.inf
     while state.step < total and not state.stopped_early:
         started = time.perf_counter()
         lr = lr_at(
@@ -122,29 +115,15 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
         for group in optimizer.param_groups:
             group["lr"] = lr
         batches = [rows.batch(ix, pad_id, cfg.packing) for ix in plan.rows_for(state.step, rank)]
-        local = sum(b.label_tokens for b in batches)
-        tokens = sum(b.real_tokens for b in batches)
-        global_labels = runtime.all_sum([local])[0]
-        scale = world / max(global_labels, 1.0)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        model.train()
-        for batch in batches:
-            loss = model(batch.to(device))
-            (loss * scale).backward()
-            loss_sum += loss.detach()
-        norm = torch.nn.utils.clip_grad_norm_(params, clip, foreach=device.type == "cuda")
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        stats = train_step(model, optimizer, params, batches, device, cfg.maxGradNorm)
         state.step += 1
-        summed, all_tokens = runtime.all_sum([loss_sum.item(), tokens])
-        train_loss = summed / max(global_labels, 1.0)
-        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+        train_loss = stats.loss
         record = {"step": state.step, "train_loss": train_loss, "lr": lr}
         if state.step % cfg.logEverySteps == 0 or state.step == total:
             elapsed = time.perf_counter() - started
             runtime.log(metric_line(state.step, {
                 "epoch": state.step / plan.steps_per_epoch, "train_loss": train_loss, "lr": lr,
-                "grad_norm": grad_norm, "tokens_per_s": all_tokens / elapsed / world,
+                "grad_norm": stats.grad_norm, "tokens_per_s": stats.tokens / elapsed / world,
             }))  # fmt: skip
         if val_rows is not None and (state.step % eval_every == 0 or state.step == total):
             val_loss = evaluate(model, val_rows, pad_id, cfg, device)
