@@ -27,6 +27,10 @@ class Run:
     outputs: Any = None
     error: str | None = None
     cause: str | None = None
+    # Of a succeeded run: SUCCEEDED, or NOT_PROMOTED (the evaluation gate kept the model back,
+    # ``reason`` says why).
+    outcome: str | None = None
+    reason: str | None = None
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Run:
@@ -40,6 +44,8 @@ class Run:
             outputs=body.get("outputs"),
             error=body.get("error"),
             cause=body.get("cause"),
+            outcome=body.get("outcome"),
+            reason=body.get("reason"),
         )
 
     @property
@@ -49,6 +55,11 @@ class Run:
     @property
     def succeeded(self) -> bool:
         return self.status == RunStatus.SUCCEEDED
+
+    @property
+    def promoted(self) -> bool:
+        """Succeeded, and no evaluation gate kept the model back."""
+        return self.succeeded and self.outcome != "NOT_PROMOTED"
 
     def elapsed_s(self, now: datetime | None = None) -> float | None:
         if self.started_at is None:

@@ -5,8 +5,9 @@ the stage's workflow stack (``--stage``, ``$BEDROCK_PIPELINE_STAGE``, default ``
 plan's API key likewise from ``--api-key``, ``$BEDROCK_PIPELINE_API_KEY`` or the stack.
 Credentials: the usual AWS chain (``--profile`` picks a profile).
 
-Exit codes: 0 done (``wait``: the run succeeded); 1 the run failed, was stopped or timed out, or
-the API could not be reached or refused access; 2 usage: bad arguments or document, unknown run,
+Exit codes: 0 done (``wait``: the run succeeded and, if evaluated, the model was promoted); 1 the
+run failed, was stopped or timed out, or its evaluation did not promote the model, or the API
+could not be reached or refused access; 2 usage: bad arguments or document, unknown run,
 a run name taken by another document, no API URL.
 """
 
@@ -76,7 +77,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "run_name", metavar="RUN"
     )
     wait = add(
-        "wait", "wait for a run to end, showing its progress; exit 1 unless it succeeded", _wait
+        "wait",
+        "wait for a run to end, showing its progress; exit 1 unless it succeeded and was promoted",
+        _wait,
     )
     wait.add_argument("run_name", metavar="RUN")
     _wait_options(wait)
@@ -183,7 +186,9 @@ def _wait_for(client: Client, run_name: str, args: argparse.Namespace) -> int:
     )
     progress.close()
     _print_json(run_json(run))
-    return EXIT_OK if run.succeeded else EXIT_FAILED
+    if run.succeeded and not run.promoted:
+        print(f"run {run.run_name} finished, model not promoted: {run.reason}", file=sys.stderr)
+    return EXIT_OK if run.promoted else EXIT_FAILED
 
 
 class Progress:
@@ -223,6 +228,10 @@ def run_json(run: Run) -> dict[str, Any]:
         "elapsedS": None if run.elapsed_s() is None else round(run.elapsed_s() or 0.0, 1),
         "executionArn": run.execution_arn,
     }
+    if run.outcome is not None:
+        out["outcome"] = run.outcome
+    if run.reason:
+        out["reason"] = run.reason
     if run.outputs is not None:
         out["outputs"] = run.outputs
     if run.error or run.cause:

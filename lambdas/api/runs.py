@@ -20,8 +20,9 @@ from botocore.exceptions import ClientError
 
 from lambdas.api.contract import ErrorCode, RunStatus
 from lambdas.api.request import ApiFailure, FieldProblem, json_body, list_query, run_spec
+from lambdas.core.model_spec import Trainer
 from lambdas.core.retry import Backoff, call_with_retry, error_code, is_retryable
-from lambdas.core.run_spec import execution_name, inference_model_id
+from lambdas.core.run_spec import RunSpec, execution_name, inference_model_id
 
 # The error recorded on executions stopped through the API (DescribeExecution ``error``).
 STOP_ERROR = "RunCancelled"
@@ -51,7 +52,7 @@ def start_run(
     ``allowed_base_models`` (the stage's list; empty: any) is the check the workflow's first
     step makes too, made here so that a wrong model is a 400 rather than a failed run."""
     spec = run_spec(json_body(raw_body, is_base64))
-    _check_base_model(spec.base_model_id, allowed_base_models)
+    _check_base_model(spec, allowed_base_models)
     name = execution_name(spec.run_name)
     arn = execution_arn(state_machine_arn, name)
     wanted = spec.workflow_input()
@@ -182,16 +183,31 @@ def run_view(execution: Mapping[str, Any], *, current_step: str | None) -> dict[
         "stoppedAt": _iso(execution.get("stopDate")),
     }
     if execution["status"] == RunStatus.SUCCEEDED:
-        view["outputs"] = _json_or_text(execution.get("output"))
+        result = _json_or_text(execution.get("output"))
+        if isinstance(result, dict) and "outcome" in result:
+            # The workflow's result summary (lambdas/notify): SUCCEEDED, or NOT_PROMOTED when
+            # the evaluation gate kept the model back (with the reason).
+            view["outcome"] = result["outcome"]
+            view["outputs"] = result.get("outputs")
+            if result.get("reason"):
+                view["reason"] = result["reason"]
+        else:
+            view["outputs"] = result
     elif execution.get("error") or execution.get("cause"):
         view["error"] = execution.get("error")
         view["cause"] = execution.get("cause")
     return view
 
 
-def _check_base_model(model_id: str, allowed: tuple[str, ...]) -> None:
-    if allowed and inference_model_id(model_id) not in {inference_model_id(m) for m in allowed}:
-        message = f"{model_id!r} is not enabled in this stage; allowed: {', '.join(allowed)}"
+def _check_base_model(spec: RunSpec, allowed: tuple[str, ...]) -> None:
+    """The prepare step's rule (lambdas/jobs/steps.py): the stage's list names Bedrock base
+    models; container and import runs name architectures or weights of their own."""
+    if spec.trainer != Trainer.BEDROCK or not allowed:
+        return
+    if inference_model_id(spec.base_model_id) not in {inference_model_id(m) for m in allowed}:
+        message = (
+            f"{spec.base_model_id!r} is not enabled in this stage; allowed: {', '.join(allowed)}"
+        )
         raise ApiFailure(
             400,
             ErrorCode.VALIDATION_FAILED,

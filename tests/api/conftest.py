@@ -1,8 +1,9 @@
 """Fixtures of the trigger API tests: moto's Step Functions executing a small state machine.
 
-The machine stands in for the workflow by the one input it branches on, ``trainer``: ``import``
-succeeds at once with outputs, ``container`` fails with a reason, ``bedrock`` waits an hour in
-a named step (a run that stays RUNNING until stopped).
+The machine stands in for the workflow by the inputs it branches on: with ``evaluation`` it
+succeeds NOT_PROMOTED; else by ``trainer``: ``import`` succeeds at once with outputs,
+``container`` fails with a reason, ``bedrock`` waits an hour in a named step (a run that stays
+RUNNING until stopped).
 """
 
 from __future__ import annotations
@@ -27,17 +28,30 @@ DEFINITION = {
         "ChooseTrainer": {
             "Type": "Choice",
             "Choices": [
+                {"Variable": "$.evaluation", "IsPresent": True, "Next": "NotPromoted"},
                 {"Variable": "$.trainer", "StringEquals": "import", "Next": "ImportModel"},
                 {"Variable": "$.trainer", "StringEquals": "container", "Next": "TrainingFailed"},
             ],
             "Default": "WaitForCustomizationJob",
         },
         "WaitForCustomizationJob": {"Type": "Wait", "Seconds": 3600, "Next": "Done"},
+        # The workflow ends with its result summary (lambdas/notify/logic.py: summarize).
         "ImportModel": {
             "Type": "Pass",
             "Result": {
-                "importedModelArn": "arn:aws:bedrock:us-east-1:123456789012:imported-model/abc",
-                "reportUri": "s3://artifacts/runs/x/evaluation/report.json",
+                "outcome": "SUCCEEDED",
+                "outputs": {
+                    "importedModelArn": "arn:aws:bedrock:us-east-1:123456789012:imported-model/abc"
+                },
+            },
+            "Next": "Done",
+        },
+        "NotPromoted": {
+            "Type": "Pass",
+            "Result": {
+                "outcome": "NOT_PROMOTED",
+                "reason": "F1 gain 0.004 is below the stage's minimum 0.02",
+                "outputs": {"evaluation": {"decision": "not-promoted"}},
             },
             "Next": "Done",
         },
@@ -78,6 +92,10 @@ def import_doc(run_name: str) -> dict[str, Any]:
     }
 
 
+def evaluated_doc(run_name: str) -> dict[str, Any]:
+    return {**import_doc(run_name), "evaluation": {"testDataUri": "s3://team-data/test.jsonl"}}
+
+
 def container_doc(run_name: str) -> dict[str, Any]:
     return {
         "runName": run_name,
@@ -101,6 +119,17 @@ class StepFunctions:
             described: dict[str, Any] = self.client.describe_execution(executionArn=execution_arn)
             if described["status"] in statuses or time.monotonic() > deadline:
                 return described
+            time.sleep(0.02)
+
+    def settle(self, run_name: str, timeout_s: float = 10) -> None:
+        """Wait until the emulator's worker has entered a state: moto fails StopExecution on an
+        execution whose worker has not started yet (AWS does not)."""
+        arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run_name}"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            events = self.client.get_execution_history(executionArn=arn)["events"]
+            if any(e["type"] == "WaitStateEntered" for e in events):
+                return
             time.sleep(0.02)
 
 

@@ -17,6 +17,7 @@ from tests.api.conftest import (
     SECRET,
     bedrock_doc,
     container_doc,
+    evaluated_doc,
     import_doc,
     unique,
 )
@@ -48,7 +49,7 @@ def write(tmp_path: Path, doc: Any) -> str:
     return str(path)
 
 
-def test_start_status_list_stop(cli, tmp_path):
+def test_start_status_list_stop(cli, tmp_path, stepfunctions):
     name = unique("cli")
     code, out, err = cli("start", write(tmp_path, bedrock_doc(name)))
     assert code == 0 and json.loads(out)["runName"] == name and "started" in err
@@ -60,6 +61,7 @@ def test_start_status_list_stop(cli, tmp_path):
     assert code == 0 and name in out
     code, out, _ = cli("list", "--json", "--limit", "1")
     assert code == 0 and len(json.loads(out)) == 1
+    stepfunctions.settle(name)
     code, out, _ = cli("stop", name)
     assert code == 0 and json.loads(out)["runName"] == name
 
@@ -74,6 +76,15 @@ def test_wait_exits_0_on_success_and_1_on_failure(cli, tmp_path):
     assert code == 1
     assert json.loads(out)["error"] == "TrainingJobFailed"
     assert f"{bad}: FAILED" in err
+
+
+def test_wait_exits_1_when_the_evaluation_did_not_promote(cli, tmp_path):
+    name = unique("cli-gate")
+    cli("start", write(tmp_path, evaluated_doc(name)))
+    code, out, err = cli("wait", name, *FAST_POLL)
+    assert code == 1
+    assert json.loads(out)["outcome"] == "NOT_PROMOTED"
+    assert "not promoted: F1 gain" in err
 
 
 def test_wait_timeout_exits_1(cli, tmp_path):

@@ -53,12 +53,13 @@ def statuses_since(gateway: Gateway, mark: int) -> list[int]:
     return [status for _, _, status in gateway.requests[mark:]]
 
 
-def test_happy_path_start_status_list_stop(client: Client, gateway: Gateway):
+def test_happy_path_start_status_list_stop(client: Client, stepfunctions: StepFunctions):
     name = unique("client")
     started = client.start(bedrock_doc(name))
     assert started.created and started.run.run_name == name
     assert client.get(name).status == "RUNNING"
     assert name in {run.run_name for run in client.iter_runs(page_size=2)}
+    stepfunctions.settle(name)
     assert client.stop(name).status in ("RUNNING", "ABORTED")
 
 

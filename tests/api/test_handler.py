@@ -168,6 +168,7 @@ def test_succeeded_run_reports_outputs_and_failed_run_its_reason(stepfunctions):
         stepfunctions.wait_until(started["executionArn"], {"SUCCEEDED", "FAILED"})
     _, body = call(stepfunctions, "GET", Route.RUN, run_name=ok)
     assert body["status"] == "SUCCEEDED" and body["stoppedAt"]
+    assert body["outcome"] == "SUCCEEDED"
     assert body["outputs"]["importedModelArn"].endswith("imported-model/abc")
     _, body = call(stepfunctions, "GET", Route.RUN, run_name=bad)
     assert body["status"] == "FAILED" and body["error"] == "TrainingJobFailed"
@@ -221,6 +222,7 @@ def test_bad_list_parameters_are_named(stepfunctions, query, field):
 def test_stop_aborts_a_running_run_once(stepfunctions):
     name = unique("stop")
     _, started = call(stepfunctions, "POST", Route.RUNS, body=bedrock_doc(name))
+    stepfunctions.settle(name)
     status, body = call(stepfunctions, "POST", Route.STOP, run_name=name)
     assert status == 202 and body["status"] in ("RUNNING", "ABORTED")  # the emulator is async
     assert stepfunctions.wait_until(started["executionArn"], {"ABORTED"})["status"] == "ABORTED"
@@ -300,3 +302,6 @@ def test_base_models_outside_the_stage_list_are_refused(stepfunctions, monkeypat
     assert status == 400 and [f["field"] for f in body["fields"]] == ["baseModelId"]
     assert "titan-text-lite" in body["fields"][0]["message"]
     assert executions_named(stepfunctions, refused["runName"]) == []
+    # Container and import runs name their own weights: the stage's list does not apply.
+    own = {**import_doc(unique("own")), "baseModelId": "meta.llama3-1-70b-instruct-v1:0:128k"}
+    assert call(stepfunctions, "POST", Route.RUNS, body=own)[0] == 201
