@@ -58,14 +58,15 @@ above a state machine's `DefinitionString` is an opaque string, and a job reques
 is not in a template at all: which KMS key encrypts a custom or imported model
 (`customModelKmsKeyId`, `importedModelKmsKeyId`, SageMaker `OutputDataConfig.KmsKeyId`), which
 subnets and security groups a job runs in (`vpcConfig`), which role it is passed, where it writes
-and which base models it may use. The project's own tests cover that gap: `tests/security/
-test_job_parameters.py` parses every state machine definition and asserts that any Bedrock or
-SageMaker task in it names the model key, the isolated subnets and the workload security group,
-and that the functions which start jobs get exactly those from the data stack (environment) and
-may pass only the project's job roles (`iam:PassRole` with `iam:PassedToService`); the job
-drivers' unit tests assert the requests they build from them; and the IAM matrix in the report shows
-that the job roles trust only `bedrock.amazonaws.com` / `sagemaker.amazonaws.com` with
-`aws:SourceAccount` / `aws:SourceArn` conditions.
+and which base models it may use. The project's own tests cover that gap
+(`tests/security/test_job_parameters.py`): any Bedrock or SageMaker task in a state machine
+definition must name the model key and a VPC config; every function allowed to create jobs gets
+the model key, the isolated subnets and the workload security group from the data stack (its
+environment, resolved through the cross-stack references); each role it may pass is one of the
+stack's job roles (`iam:PassRole` with `iam:PassedToService`) that trusts only its service with
+`aws:SourceAccount` and `aws:SourceArn` conditions; and the job driver's requests, built from
+those deployed settings, carry the key (`customModelKmsKeyId`, `importedModelKmsKeyId`, SageMaker
+`OutputDataConfig.KmsKeyId` and `VolumeKmsKeyId`) and the VPC config.
 """
 
 

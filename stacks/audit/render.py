@@ -110,6 +110,12 @@ def _ack_scope(ack: Acknowledgment) -> str:
     return ", ".join(ack.resources)
 
 
+def _exposures(stage: StageReport) -> str:
+    found = [x for s in stage.stacks for x in s.exposure]
+    accepted = sum(x.accepted_because is not None for x in found)
+    return f"{len(found)} ({accepted} accepted)" if found else "0"
+
+
 def _split(findings: list[ToolFinding], level: str) -> str:
     hits = sum(f.level == level for f in findings)
     return f"{hits} / {len(findings) - hits}"
@@ -139,7 +145,7 @@ def render_markdown(stages: list[StageReport], tool_versions: dict[str, str]) ->
                 len(st.stacks),
                 sum(sum(s.resources_by_type.values()) for s in st.stacks),
                 f"{sum(e.customer_managed for e in enc)}/{len(enc)}",
-                sum(len(s.exposure) for s in st.stacks),
+                _exposures(st),
                 sum(len(s.endpoints) for s in st.stacks),
                 sum(len(s.iam) for s in st.stacks),
                 f"{sum(w.acknowledgment is not None for w in wild)}/{len(wild)}",
