@@ -115,7 +115,7 @@ def run_ours(args: argparse.Namespace, rows: list[tuple[Example, ...]]) -> dict[
         "compile": str(args.compile).lower(), "loraRank": LORA["rank"], "loraAlpha": LORA["alpha"],
         "loraDropout": 0, "learningRate": 2e-4 if args.method == "lora" else 1e-5,
     })  # fmt: skip
-    backend = resolve_backend("auto", device)
+    backend = resolve_backend("auto", device, args.precision == "bf16")
     hf_config = LlamaConfig(**SHAPES[args.shape], attn_implementation=PACKED)
     model = build(cfg, hf_config, None, runtime.mesh("full"), device, backend)
     params = trainable(model)

@@ -25,17 +25,29 @@ PACKED = "packed_doc_causal"
 BACKENDS = ("flash", "flex", "sdpa")
 
 
-def resolve_backend(requested: str, device: torch.device) -> str:
-    """The kernel to use: 'auto' picks the fastest one this machine has."""
-    has_flash = importlib.util.find_spec("flash_attn") is not None
+def _flash_available() -> bool:
+    if importlib.util.find_spec("flash_attn") is None:
+        return False
+    try:  # installed but built for another torch/CUDA: treat as absent
+        from flash_attn import flash_attn_varlen_func  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def resolve_backend(requested: str, device: torch.device, half: bool = True) -> str:
+    """The kernel to use: 'auto' picks the fastest one this machine has.
+
+    flash-attn computes in bf16/fp16 only; with fp32 compute 'auto' uses FlexAttention.
+    """
     if requested == "auto":
         if device.type != "cuda":
             return "sdpa"
-        return "flash" if has_flash else "flex"
+        return "flash" if half and _flash_available() else "flex"
     if requested in ("flash", "flex") and device.type != "cuda":
         raise ValueError(f"attention '{requested}' needs a CUDA device; use 'sdpa' on {device}")
-    if requested == "flash" and not has_flash:
-        raise ValueError("attention 'flash' needs the flash_attn package; use 'flex' or 'auto'")
+    if requested == "flash" and not (half and _flash_available()):
+        raise ValueError("attention 'flash' needs flash_attn and bf16; use 'flex' or 'auto'")
     return requested
 
 
@@ -106,7 +118,11 @@ def packed_attention(
         )  # fmt: skip
         return out.reshape(bsz, seq, heads, dim), None
     if "doc_block_mask" in kwargs:
-        out = _compiled_flex()(
+        from torch.nn.attention.flex_attention import flex_attention
+
+        # Inside a compiled layer, dynamo turns flex_attention into its fused kernel itself.
+        flex = flex_attention if torch.compiler.is_compiling() else _compiled_flex()
+        out = flex(
             query, key, value, block_mask=kwargs["doc_block_mask"], scale=scaling, enable_gqa=True
         )
         return out.transpose(1, 2).contiguous(), None

@@ -85,7 +85,7 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
     total = plan.steps_per_epoch * cfg.epochCount
     total = min(total, cfg.maxSteps) if cfg.maxSteps else total
     eval_every = cfg.evalEverySteps or plan.steps_per_epoch
-    backend = resolve_backend(cfg.attention, device)
+    backend = resolve_backend(cfg.attention, device, cfg.mixedPrecision == "bf16")
     runtime.log(
         f"plan: {len(rows.rows)} rows of <= {cfg.maxSequenceLength} tokens, {plan.steps_per_epoch} "
         f"steps/epoch, {total} steps, accumulation {plan.accumulation}, world {world}, "
