@@ -48,7 +48,13 @@ def prepare(document: Any, context: Mapping[str, Any], settings: Settings) -> di
     spec = parse_run_spec(document)
     wanted = inference_model_id(spec.base_model_id)
     allowed = settings.ALLOWED_BASE_MODELS
-    if allowed and wanted not in {inference_model_id(m) for m in allowed}:
+    # The stage's list names Bedrock base models; container and import runs name registry
+    # architectures (container/llama3) or weights of their own.
+    if (
+        spec.trainer == "bedrock"
+        and allowed
+        and wanted not in {inference_model_id(m) for m in allowed}
+    ):
         raise RunSpecError(
             "baseModelId",
             f"{spec.base_model_id!r} is not enabled in this stage; allowed: {', '.join(allowed)}",

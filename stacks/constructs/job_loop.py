@@ -39,13 +39,12 @@ def lambda_step(
     (CDK's default) and throttling."""
     # A path goes to InputPath: CDK renders TaskInput.from_json_path_at as a string
     # "Parameters", which the ASL grammar rejects (moto's parser does).
-    by_path = isinstance(payload, str)
     task = tasks.LambdaInvoke(
         scope,
         state_name,
         lambda_function=function,
         payload=None if isinstance(payload, str) else sfn.TaskInput.from_object(payload),
-        input_path=payload if by_path else None,
+        input_path=payload if isinstance(payload, str) else None,
         payload_response_only=True,
         result_path=result_path,
     )

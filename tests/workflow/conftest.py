@@ -44,7 +44,11 @@ class Execution:
         return sum(1 for e in self.events if e["type"].endswith("StateEntered"))
 
     def entered(self) -> list[str]:
-        return [e["stateEnteredEventDetails"]["name"] for e in self.events if "stateEnteredEventDetails" in e]
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in self.events
+            if "stateEnteredEventDetails" in e
+        ]
 
 
 class Workflow:
@@ -55,22 +59,51 @@ class Workflow:
         self.s3 = boto3.client("s3", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
         data = deployment.stack_named("-data")
-        buckets = [v["Ref"] for (stack, logical), v in deployment.values.items()
-                   if stack == data and logical.startswith("Buckets")
-                   and deployment.templates[data]["Resources"][logical]["Type"] == "AWS::S3::Bucket"]  # fmt: skip
+        buckets = [
+            v["Ref"]
+            for (stack, logical), v in deployment.values.items()
+            if stack == data
+            and logical.startswith("Buckets")
+            and deployment.templates[data]["Resources"][logical]["Type"] == "AWS::S3::Bucket"
+        ]
         self.training_bucket = next(b for b in buckets if "trainingdata" in b)
         self.artifacts_bucket = next(b for b in buckets if "artifacts" in b)
         self.messages = self._subscribe_topic()
+        self.event_queue = self._capture_events()
 
     def _subscribe_topic(self) -> str:
         """An SQS subscriber on the run topic, so tests read what the team would receive."""
         sns = boto3.client("sns", region_name=REGION)
         (topic,) = sns.list_topics()["Topics"]
         url = self.sqs.create_queue(QueueName="test-notifications")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic["TopicArn"], Protocol="sqs", Endpoint=arn,
-                      Attributes={"RawMessageDelivery": "true"})  # fmt: skip
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(
+            TopicArn=topic["TopicArn"],
+            Protocol="sqs",
+            Endpoint=arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )
         return url
+
+    def _capture_events(self) -> str:
+        """An EventBridge rule on the default bus for the pipeline's run events, into SQS."""
+        events = boto3.client("events", region_name=REGION)
+        url = self.sqs.create_queue(QueueName="test-run-events")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(
+            Name="test-run-events",
+            EventPattern=json.dumps({"source": ["bedrock-customization-pipeline"]}),
+        )
+        events.put_targets(Rule="test-run-events", Targets=[{"Id": "queue", "Arn": arn}])
+        return url
+
+    def run_events(self) -> list[dict[str, Any]]:
+        got = self.sqs.receive_message(QueueUrl=self.event_queue, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in got.get("Messages", [])]
 
     def notifications(self) -> list[str]:
         got = self.sqs.receive_message(QueueUrl=self.messages, MaxNumberOfMessages=10)
@@ -84,11 +117,13 @@ class Workflow:
     def start(self, document: dict[str, Any], name: str | None = None) -> str:
         from lambdas.core.run_spec import execution_name
 
-        return str(self.sfn.start_execution(
-            stateMachineArn=self.deployment.state_machine_arn,
-            name=name or execution_name(document["runName"]),
-            input=json.dumps(document, sort_keys=True),
-        )["executionArn"])  # fmt: skip
+        return str(
+            self.sfn.start_execution(
+                stateMachineArn=self.deployment.state_machine_arn,
+                name=name or execution_name(document["runName"]),
+                input=json.dumps(document, sort_keys=True),
+            )["executionArn"]
+        )
 
     def wait(self, arn: str, timeout_s: float = 60) -> Execution:
         deadline = time.monotonic() + timeout_s
@@ -106,7 +141,9 @@ class Workflow:
                 break
             kwargs["nextToken"] = page["nextToken"]
         output = json.loads(described["output"]) if described.get("output") else None
-        return Execution(arn, described["status"], output, described.get("error"), described.get("cause"), events)
+        return Execution(
+            arn, described["status"], output, described.get("error"), described.get("cause"), events
+        )
 
     def run(self, document: dict[str, Any]) -> Execution:
         return self.wait(self.start(document))
@@ -127,7 +164,9 @@ def workflow(dev_assembly: Assembly, monkeypatch: pytest.MonkeyPatch) -> Iterato
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "1")
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+    with mock_aws(
+        config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+    ):
         emulator = AwsEmulator()
         emulator.install(monkeypatch)
         emulator.answer = answer_sums
@@ -149,6 +188,6 @@ def workflow(dev_assembly: Assembly, monkeypatch: pytest.MonkeyPatch) -> Iterato
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)):
                     value.cache_clear()
-            if hasattr(module, "_s3") and not callable(getattr(module, "_s3")):
+            if hasattr(module, "_s3") and not callable(module._s3):
                 monkeypatch.setattr(module, "_s3", None)
         yield Workflow(deployment, emulator)

@@ -42,8 +42,13 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 
 
 def client_error(code: str, message: str, operation: str, status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)  # fmt: skip
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        operation,
+    )
 
 
 @dataclass
@@ -102,8 +107,13 @@ class AwsEmulator:
         self._moto_clients: dict[str, Any] = {}
 
     # -- test controls ---------------------------------------------------------------------
-    def script(self, kind: str, duration_s: float = 0.0, outcome: str = "Completed",
-               message: str | None = None) -> None:  # fmt: skip
+    def script(
+        self,
+        kind: str,
+        duration_s: float = 0.0,
+        outcome: str = "Completed",
+        message: str | None = None,
+    ) -> None:
         self.scripts[kind] = JobScript(duration_s, outcome, message)
 
     def throttle(self, service: str, operation: str, times: int) -> None:
@@ -130,6 +140,7 @@ class AwsEmulator:
 
         def make_api_call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
             service = client.meta.service_model.service_name
+
             def moto(replaced: dict[str, Any] | None = None) -> Any:
                 return original(client, operation, params if replaced is None else replaced)
 
@@ -147,7 +158,9 @@ class AwsEmulator:
         monkeypatch.setattr(clock, "now", self.clock.now)
 
     # -- dispatch ----------------------------------------------------------------------------
-    def dispatch(self, service: str, operation: str, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
+    def dispatch(
+        self, service: str, operation: str, params: dict[str, Any], moto: Callable[..., Any]
+    ) -> Any:
         with self.lock:
             self.calls.append((service, operation, params))
             left = self.throttles.get((service, operation), 0)
@@ -169,7 +182,9 @@ class AwsEmulator:
         return get_backend(service)[ACCOUNT][REGION]  # type: ignore[index]
 
     def _new(self, kind: str, name: str, arn: str, request: dict[str, Any]) -> EmulatedJob:
-        job = EmulatedJob(kind, name, arn, self.clock.now(), self.scripts.get(kind, JobScript()), request)
+        job = EmulatedJob(
+            kind, name, arn, self.clock.now(), self.scripts.get(kind, JobScript()), request
+        )
         self.jobs[(kind, name)] = job
         return job
 
@@ -177,33 +192,43 @@ class AwsEmulator:
         for (k, name), job in self.jobs.items():
             if k == kind and identifier in (name, job.arn):
                 return job
-        raise client_error("ResourceNotFoundException", f"{kind} {identifier} not found", operation, 404)
+        raise client_error(
+            "ResourceNotFoundException", f"{kind} {identifier} not found", operation, 404
+        )
 
     def _iso(self, epoch: float) -> datetime:
         return datetime.fromtimestamp(epoch, tz=UTC)
 
     # -- Bedrock customization (moto, plus transitions and token idempotency) -----------------
-    def _bedrock_CreateModelCustomizationJob(self, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
+    def _bedrock_CreateModelCustomizationJob(
+        self, params: dict[str, Any], moto: Callable[..., Any]
+    ) -> Any:
         name = params["jobName"]
         existing = self.jobs.get(("customization", name))
         if existing is not None:
             if existing.request.get("clientRequestToken") == params.get("clientRequestToken"):
                 return {"jobArn": existing.arn}
-            raise client_error("ConflictException", f"job {name} already exists", "CreateModelCustomizationJob")
+            raise client_error(
+                "ConflictException", f"job {name} already exists", "CreateModelCustomizationJob"
+            )
         response = moto()
         job = self._new("customization", name, response["jobArn"], params)
         moto_job = self._moto("bedrock").model_customization_jobs[name]
         moto_job.creation_time = self._iso(job.created).isoformat()
         return response
 
-    def _bedrock_GetModelCustomizationJob(self, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
+    def _bedrock_GetModelCustomizationJob(
+        self, params: dict[str, Any], moto: Callable[..., Any]
+    ) -> Any:
         job = self._find("customization", params["jobIdentifier"], "GetModelCustomizationJob")
         moto_job = self._moto("bedrock").model_customization_jobs[job.name]
         moto_job.status = job.status(self.clock.now(), "InProgress", "Completed")
         moto_job.failure_message = job.script.message if moto_job.status == "Failed" else None
         return moto({"jobIdentifier": job.name})  # moto finds jobs by name only
 
-    def _bedrock_StopModelCustomizationJob(self, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
+    def _bedrock_StopModelCustomizationJob(
+        self, params: dict[str, Any], moto: Callable[..., Any]
+    ) -> Any:
         job = self._find("customization", params["jobIdentifier"], "StopModelCustomizationJob")
         job.stopped = True
         return moto({"jobIdentifier": job.name})
@@ -212,12 +237,16 @@ class AwsEmulator:
     def _sagemaker_CreateTrainingJob(self, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
         name = params["TrainingJobName"]
         if ("training", name) in self.jobs:
-            raise client_error("ResourceInUse", f"Training job names must be unique: {name}", "CreateTrainingJob")
+            raise client_error(
+                "ResourceInUse", f"Training job names must be unique: {name}", "CreateTrainingJob"
+            )
         response = moto()
         self._new("training", name, response["TrainingJobArn"], params)
         return response
 
-    def _sagemaker_DescribeTrainingJob(self, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
+    def _sagemaker_DescribeTrainingJob(
+        self, params: dict[str, Any], moto: Callable[..., Any]
+    ) -> Any:
         job = self._find("training", params["TrainingJobName"], "DescribeTrainingJob")
         moto_job = self._moto("sagemaker").training_jobs[job.name]
         status = job.status(self.clock.now(), "InProgress", "Completed")
@@ -237,39 +266,61 @@ class AwsEmulator:
         """What the training container leaves in /opt/ml/model, uploaded without compression."""
         output = job.request["OutputDataConfig"]["S3OutputPath"].removeprefix("s3://")
         bucket, _, prefix = output.partition("/")
-        s3 = self._moto("s3")
-        config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama",
-                  "max_position_embeddings": 4096, "torch_dtype": "bfloat16"}  # fmt: skip
+        import boto3
+
+        s3 = boto3.client("s3", region_name=REGION)
+        config = {
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "max_position_embeddings": 4096,
+            "torch_dtype": "bfloat16",
+        }
         files = {name: b"{}" for name in IMPORT.required_files}
-        files |= {"config.json": json.dumps(config).encode(), IMPORT.tokenizer_files[0]: b"{}",
-                  "model.safetensors": b"\0" * 64}  # fmt: skip
+        files |= {
+            "config.json": json.dumps(config).encode(),
+            IMPORT.tokenizer_files[0]: b"{}",
+            "model.safetensors": b"\0" * 64,
+        }
         for name, body in files.items():
-            s3.put_object(bucket, f"{prefix}{job.name}/output/model/{name}", body)
+            s3.put_object(Bucket=bucket, Key=f"{prefix}{job.name}/output/model/{name}", Body=body)
         job.extra["model_written"] = True
 
     # -- Custom Model Import (emulated) -------------------------------------------------------
-    def _bedrock_CreateModelImportJob(self, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
+    def _bedrock_CreateModelImportJob(
+        self, params: dict[str, Any], moto: Callable[..., Any]
+    ) -> Any:
         name = params["jobName"]
         existing = self.jobs.get(("import", name))
         if existing is not None:
             if existing.request.get("clientRequestToken") == params.get("clientRequestToken"):
                 return {"jobArn": existing.arn}
-            raise client_error("ConflictException", f"import job {name} already exists", "CreateModelImportJob")
+            raise client_error(
+                "ConflictException", f"import job {name} already exists", "CreateModelImportJob"
+            )
         for key in ("roleArn", "importedModelName", "modelDataSource"):
             if key not in params:
-                raise client_error("ValidationException", f"{key} is required", "CreateModelImportJob")
+                raise client_error(
+                    "ValidationException", f"{key} is required", "CreateModelImportJob"
+                )
         arn = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-import-job/{uuid.uuid4().hex[:12]}"
         job = self._new("import", name, arn, params)
-        job.extra["modelArn"] = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:imported-model/{uuid.uuid4().hex[:12]}"
+        job.extra["modelArn"] = (
+            f"arn:aws:bedrock:{REGION}:{ACCOUNT}:imported-model/{uuid.uuid4().hex[:12]}"
+        )
         return {"jobArn": arn}
 
     def _bedrock_GetModelImportJob(self, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
         job = self._find("import", params["jobIdentifier"], "GetModelImportJob")
         status = job.status(self.clock.now(), "InProgress", "Completed")
-        response = {"jobArn": job.arn, "jobName": job.name, "status": status,
-                    "importedModelName": job.request["importedModelName"],
-                    "creationTime": self._iso(job.created), "roleArn": job.request["roleArn"],
-                    "modelDataSource": job.request["modelDataSource"]}  # fmt: skip
+        response = {
+            "jobArn": job.arn,
+            "jobName": job.name,
+            "status": status,
+            "importedModelName": job.request["importedModelName"],
+            "creationTime": self._iso(job.created),
+            "roleArn": job.request["roleArn"],
+            "modelDataSource": job.request["modelDataSource"],
+        }
         if status == "Completed":
             response["importedModelArn"] = job.extra["modelArn"]
         if status == "Failed":
@@ -277,34 +328,58 @@ class AwsEmulator:
         return response
 
     # -- Provisioned throughput (emulated) ----------------------------------------------------
-    def _bedrock_CreateProvisionedModelThroughput(self, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
+    def _bedrock_CreateProvisionedModelThroughput(
+        self, params: dict[str, Any], moto: Callable[..., Any]
+    ) -> Any:
         name = params["provisionedModelName"]
         existing = self.jobs.get(("throughput", name))
         if existing is not None:
             if existing.request.get("clientRequestToken") == params.get("clientRequestToken"):
                 return {"provisionedModelArn": existing.arn}
-            raise client_error("ConflictException", f"{name} already exists", "CreateProvisionedModelThroughput")
+            raise client_error(
+                "ConflictException", f"{name} already exists", "CreateProvisionedModelThroughput"
+            )
         model = params["modelId"]
-        known = {m.model_arn for m in self._moto("bedrock").custom_models.values()}
+        bedrock = self._moto("bedrock")
+        # moto names a job's output model "<model>-<job>" but stores it as "<model>": both count.
+        known = {m.model_arn for m in bedrock.custom_models.values()}
+        known |= {j.output_model_arn for j in bedrock.model_customization_jobs.values()}
         if model not in known:
-            raise client_error("ResourceNotFoundException", f"model {model} not found",
-                               "CreateProvisionedModelThroughput", 404)  # fmt: skip
+            raise client_error(
+                "ResourceNotFoundException",
+                f"model {model} not found",
+                "CreateProvisionedModelThroughput",
+                404,
+            )
         arn = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:provisioned-model/{uuid.uuid4().hex[:12]}"
         self._new("throughput", name, arn, params)
         return {"provisionedModelArn": arn}
 
-    def _bedrock_GetProvisionedModelThroughput(self, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
-        job = self._find("throughput", params["provisionedModelId"], "GetProvisionedModelThroughput")
+    def _bedrock_GetProvisionedModelThroughput(
+        self, params: dict[str, Any], moto: Callable[..., Any]
+    ) -> Any:
+        job = self._find(
+            "throughput", params["provisionedModelId"], "GetProvisionedModelThroughput"
+        )
         status = job.status(self.clock.now(), "Creating", "InService")
-        response = {"provisionedModelArn": job.arn, "provisionedModelName": job.name, "status": status,
-                    "modelArn": job.request["modelId"], "modelUnits": job.request["modelUnits"],
-                    "creationTime": self._iso(job.created)}  # fmt: skip
+        response = {
+            "provisionedModelArn": job.arn,
+            "provisionedModelName": job.name,
+            "status": status,
+            "modelArn": job.request["modelId"],
+            "modelUnits": job.request["modelUnits"],
+            "creationTime": self._iso(job.created),
+        }
         if status == "Failed":
             response["failureMessage"] = job.script.message
         return response
 
-    def _bedrock_DeleteProvisionedModelThroughput(self, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
-        job = self._find("throughput", params["provisionedModelId"], "DeleteProvisionedModelThroughput")
+    def _bedrock_DeleteProvisionedModelThroughput(
+        self, params: dict[str, Any], moto: Callable[..., Any]
+    ) -> Any:
+        job = self._find(
+            "throughput", params["provisionedModelId"], "DeleteProvisionedModelThroughput"
+        )
         del self.jobs[("throughput", job.name)]
         self.deleted_throughput.append(job.arn)
         return {}
@@ -314,16 +389,28 @@ class AwsEmulator:
         question = params["messages"][-1]["content"][0]["text"]
         text = self.answer(params["modelId"], question)
         tokens = max(1, len(text.split()))
-        return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-                "stopReason": "end_turn", "usage": {"inputTokens": 10, "outputTokens": tokens, "totalTokens": 10 + tokens},
-                "metrics": {"latencyMs": 5}}  # fmt: skip
+        return {
+            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": 10, "outputTokens": tokens, "totalTokens": 10 + tokens},
+            "metrics": {"latencyMs": 5},
+        }
 
     def _bedrock_runtime_InvokeModel(self, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
         body = json.loads(params["body"])
-        question = body.get("messages", [{}])[-1].get("content", "") if "messages" in body else body.get("prompt", "")
+        question = (
+            body.get("messages", [{}])[-1].get("content", "")
+            if "messages" in body
+            else body.get("prompt", "")
+        )
         text = self.answer(params["modelId"], str(question))
-        data = json.dumps({"choices": [{"message": {"content": text}, "finish_reason": "stop"}]}).encode()
-        return {"body": StreamingBody(io.BytesIO(data), len(data)), "contentType": "application/json"}
+        data = json.dumps(
+            {"choices": [{"message": {"content": text}, "finish_reason": "stop"}]}
+        ).encode()
+        return {
+            "body": StreamingBody(io.BytesIO(data), len(data)),
+            "contentType": "application/json",
+        }
 
     # -- Step Functions status-change events --------------------------------------------------
     def _emit_stopped(self, execution_arn: str) -> None:

@@ -26,8 +26,14 @@ import boto3
 
 from tests.workflow.emulator import ACCOUNT, REGION, AwsEmulator
 
-PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
-          "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "stack", "AWS::NoValue": None}  # fmt: skip
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "stack",
+    "AWS::NoValue": None,
+}
 
 
 def _zip() -> bytes:
@@ -65,14 +71,18 @@ class MotoDeployment:
     def __init__(self, templates: Mapping[str, dict[str, Any]], emulator: AwsEmulator) -> None:
         self.templates = templates
         self.emulator = emulator
-        self.values: dict[tuple[str, str], dict[str, Any]] = {}  # (stack, logical) -> {"Ref", attr...}
+        self.values: dict[
+            tuple[str, str], dict[str, Any]
+        ] = {}  # (stack, logical) -> {"Ref", attr...}
         self.functions: dict[str, Function] = {}  # by ARN and by name
-        self.rules: list[dict[str, Any]] = []
+        self.rules: list[tuple[str, dict[str, Any]]] = []
         self.invoke_lock = threading.Lock()
         self.invocations: list[tuple[str, dict[str, Any]]] = []
         self.state_machine_arn = ""
-        self._clients = {n: boto3.client(n, region_name=REGION) for n in
-                         ("s3", "kms", "iam", "lambda", "sns", "sqs", "stepfunctions", "events")}  # fmt: skip
+        self._clients = {
+            n: boto3.client(n, region_name=REGION)
+            for n in ("s3", "kms", "iam", "lambda", "sns", "sqs", "stepfunctions", "events")
+        }
 
     # -- token resolution -------------------------------------------------------------------
     def stack_named(self, suffix: str) -> str:
@@ -95,7 +105,9 @@ class MotoDeployment:
         if "Fn::GetStackOutput" in node:
             ref = node["Fn::GetStackOutput"]
             source = ref["StackName"]
-            return self.resolve(self.templates[source]["Outputs"][ref["OutputName"]]["Value"], source)
+            return self.resolve(
+                self.templates[source]["Outputs"][ref["OutputName"]]["Value"], source
+            )
         if "Fn::ImportValue" in node:
             name = self.resolve(node["Fn::ImportValue"], stack)
             for source, template in self.templates.items():
@@ -111,7 +123,9 @@ class MotoDeployment:
             return str(self.resolve(text, stack)).split(delimiter)
         if "Fn::Sub" in node:
             text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
-            return re.sub(r"\$\{([^}]+)\}", lambda m: str(self.resolve({"Ref": m.group(1)}, stack)), text)
+            return re.sub(
+                r"\$\{([^}]+)\}", lambda m: str(self.resolve({"Ref": m.group(1)}, stack)), text
+            )
         return {k: self.resolve(v, stack) for k, v in node.items()}
 
     # -- deployment ---------------------------------------------------------------------------
@@ -129,10 +143,18 @@ class MotoDeployment:
     def _placeholder(self, stack: str, logical: str, type_: str) -> dict[str, Any]:
         short = logical[-12:].lower()
         arn = f"arn:aws:{type_.split('::')[1].lower()}:{REGION}:{ACCOUNT}:{logical}"
-        return {"Ref": logical, "Arn": arn, "GroupId": f"sg-{short}", "VpcId": f"vpc-{short}",
-                "DnsEntries": [], "Id": logical}  # fmt: skip
+        return {
+            "Ref": logical,
+            "Arn": arn,
+            "GroupId": f"sg-{short}",
+            "VpcId": f"vpc-{short}",
+            "DnsEntries": [],
+            "Id": logical,
+        }
 
-    def _create(self, stack: str, logical: str, resource: dict[str, Any], *, first_pass: bool) -> None:
+    def _create(
+        self, stack: str, logical: str, resource: dict[str, Any], *, first_pass: bool
+    ) -> None:
         type_, props = resource["Type"], resource.get("Properties", {})
         value = self.values[(stack, logical)]
         c = self._clients
@@ -146,38 +168,58 @@ class MotoDeployment:
         elif first_pass and type_ == "AWS::EC2::Subnet":
             value.update(Ref=f"subnet-{logical[-12:].lower()}")
         elif first_pass and type_ == "AWS::IAM::Role":
-            arn = c["iam"].create_role(RoleName=logical[:64], AssumeRolePolicyDocument=json.dumps(
-                props.get("AssumeRolePolicyDocument", {})))["Role"]["Arn"]  # fmt: skip
+            arn = c["iam"].create_role(
+                RoleName=logical[:64],
+                AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {})),
+            )["Role"]["Arn"]
             value.update(Ref=logical[:64], Arn=arn)
         elif first_pass and type_ == "AWS::SNS::Topic":
             arn = c["sns"].create_topic(Name=logical)["TopicArn"]
             value.update(Ref=arn, TopicArn=arn, TopicName=logical)
         elif first_pass and type_ == "AWS::SQS::Queue":
             url = c["sqs"].create_queue(QueueName=logical)["QueueUrl"]
-            value.update(Ref=url, QueueUrl=url, QueueName=logical,
-                         Arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{logical}")  # fmt: skip
+            value.update(
+                Ref=url,
+                QueueUrl=url,
+                QueueName=logical,
+                Arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{logical}",
+            )
         elif not first_pass and type_ == "AWS::Lambda::Function":
             self._create_function(stack, logical, props, value)
         elif not first_pass and type_ == "AWS::Events::Rule":
-            self.rules.append(self.resolve(props, stack))
+            self.rules.append((stack, props))  # resolved at delivery: it names the state machine
 
-    def _create_function(self, stack: str, logical: str, props: dict[str, Any], value: dict[str, Any]) -> None:
+    def _create_function(
+        self, stack: str, logical: str, props: dict[str, Any], value: dict[str, Any]
+    ) -> None:
         role = self.resolve(props["Role"], stack)
         arn = self._clients["lambda"].create_function(
-            FunctionName=logical[:64], Runtime="python3.12", Role=role, Handler=props["Handler"],
-            Code={"ZipFile": _zip()}, Timeout=props.get("Timeout", 3),
-        )["FunctionArn"]  # fmt: skip
+            FunctionName=logical[:64],
+            Runtime="python3.12",
+            Role=role,
+            Handler=props["Handler"],
+            Code={"ZipFile": _zip()},
+            Timeout=props.get("Timeout", 3),
+        )["FunctionArn"]
         value.update(Ref=logical[:64], Arn=arn)
         environment = self.resolve(props.get("Environment", {}).get("Variables", {}), stack)
-        fn = Function(logical, arn, props["Handler"], {k: str(v) for k, v in environment.items()},
-                      int(props.get("Timeout", 3)))  # fmt: skip
+        fn = Function(
+            logical,
+            arn,
+            props["Handler"],
+            {k: str(v) for k, v in environment.items()},
+            int(props.get("Timeout", 3)),
+        )
         self.functions[arn] = self.functions[logical[:64]] = fn
 
     def create_state_machine(self) -> str:
         stack = self.stack_named("-workflow")
-        machines = {k: r for k, r in self.templates[stack]["Resources"].items()
-                    if r["Type"] == "AWS::StepFunctions::StateMachine"}  # fmt: skip
-        (logical, resource), = machines.items()
+        machines = {
+            k: r
+            for k, r in self.templates[stack]["Resources"].items()
+            if r["Type"] == "AWS::StepFunctions::StateMachine"
+        }
+        ((logical, resource),) = machines.items()
         definition = self.resolve(resource["Properties"]["DefinitionString"], stack)
         role = self.resolve(resource["Properties"]["RoleArn"], stack)
         self.state_machine_arn = self._clients["stepfunctions"].create_state_machine(
@@ -188,8 +230,11 @@ class MotoDeployment:
 
     # -- Lambda routing -----------------------------------------------------------------------
     def invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
-        fn = self.functions[function_name.split(":function:")[-1].split(":")[0]] \
-            if function_name not in self.functions else self.functions[function_name]  # fmt: skip
+        fn = (
+            self.functions[function_name.split(":function:")[-1].split(":")[0]]
+            if function_name not in self.functions
+            else self.functions[function_name]
+        )
         event = json.loads(body) if body else {}
         module_name, _, attr = fn.handler.rpartition(".")
         with self.invoke_lock:
@@ -201,7 +246,11 @@ class MotoDeployment:
                 result = handler(event, FakeContext(fn))
             except Exception as exc:  # what Lambda returns for an unhandled error
                 response_headers["x-amz-function-error"] = "Unhandled"
-                result = {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": []}
+                result = {
+                    "errorType": type(exc).__name__,
+                    "errorMessage": str(exc),
+                    "stackTrace": [],
+                }
             finally:
                 os.environ.clear()
                 os.environ.update(saved)
@@ -211,12 +260,16 @@ class MotoDeployment:
         """EventBridge for Step Functions status changes: the synthesized rules' patterns decide."""
         from moto.events.models import EventPattern
 
-        for rule in self.rules:
+        for stack, props in self.rules:
+            rule = self.resolve(props, stack)
             if not EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(event):
                 continue
             for target in rule.get("Targets", []):
                 self.invoke(target["Arn"], json.dumps(event), {})
 
     def handler_modules(self) -> list[Any]:
-        return [importlib.import_module(f.handler.rpartition(".")[0]) for f in self.functions.values()
-                if f.handler.startswith("lambdas.")]  # fmt: skip
+        return [
+            importlib.import_module(f.handler.rpartition(".")[0])
+            for f in self.functions.values()
+            if f.handler.startswith("lambdas.")
+        ]
