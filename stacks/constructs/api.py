@@ -84,6 +84,20 @@ class TriggerApi(Construct):
                 subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
                 open=False,
             )
+            # Only invocations of this account's APIs by the allowed accounts' principals (the
+            # API's own id would make a cycle: the API names the endpoint).
+            stack = Stack.of(self)
+            self.vpc_endpoint.add_to_policy(
+                iam.PolicyStatement(
+                    sid="InvokeThisAccountsApis",
+                    principals=[iam.AnyPrincipal()],
+                    actions=["execute-api:Invoke"],
+                    resources=[
+                        f"arn:{stack.partition}:execute-api:{stack.region}:{stack.account}:*"
+                    ],
+                    conditions={"StringEquals": {"aws:PrincipalAccount": _accounts(config)}},
+                )
+            )
 
         self.access_logs = logs.LogGroup(
             self,
@@ -224,8 +238,7 @@ class TriggerApi(Construct):
         )
 
     def _resource_policy(self, config: StageConfig) -> iam.PolicyDocument:
-        stack = Stack.of(self)
-        accounts = list(config.api.allowed_account_ids) or [stack.account]
+        accounts = _accounts(config)
         statements = [
             iam.PolicyStatement(
                 sid="AllowedAccounts",
@@ -306,6 +319,11 @@ class TriggerApi(Construct):
                 resources=[executions],
             )
         )
+
+
+def _accounts(config: StageConfig) -> list[str]:
+    """Accounts whose principals may call the API (empty in the config: the stage's own)."""
+    return list(config.api.allowed_account_ids) or [config.account]
 
 
 def _machine_name(machine: sfn.IStateMachine) -> str:

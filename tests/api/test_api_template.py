@@ -184,6 +184,9 @@ def test_private_api_is_reachable_only_through_its_vpc_endpoint(private: Templat
     endpoint_id, endpoint = one(private, "AWS::EC2::VPCEndpoint")
     assert "execute-api" in json.dumps(endpoint["Properties"]["ServiceName"])
     assert endpoint["Properties"]["PrivateDnsEnabled"] is True
+    (allow,) = endpoint["Properties"]["PolicyDocument"]["Statement"]
+    assert allow["Action"] == "execute-api:Invoke"
+    assert allow["Condition"] == {"StringEquals": {"aws:PrincipalAccount": ["111111111111"]}}
     _, api = one(private, "AWS::ApiGateway::RestApi")
     config = api["Properties"]["EndpointConfiguration"]
     assert config == {"Types": ["PRIVATE"], "VpcEndpointIds": [{"Ref": endpoint_id}]}
