@@ -46,6 +46,7 @@ ROUTES: dict[tuple[str, str], Operation] = {
 def dispatch(event: dict[str, Any], *, sfn: Any, state_machine_arn: str) -> dict[str, Any]:
     """One proxy event in, one proxy response out; never raises for a caller's mistake."""
     resource, method = event.get("resource", ""), event.get("httpMethod", "")
+    request_id = (event.get("requestContext") or {}).get("requestId")
     operation = ROUTES.get((resource, method))
     try:
         if operation is None:
@@ -57,11 +58,11 @@ def dispatch(event: dict[str, Any], *, sfn: Any, state_machine_arn: str) -> dict
     except ApiFailure as failure:
         status, body = failure.status, failure.body()
     except Exception:
-        # Details go to the log (with the request id), never to the caller.
+        # Details go to the log, never to the caller; the request id links the two.
         logger.exception("unhandled error", extra={"route": f"{method} {resource}"})
         status = 500
-        body = {"error": str(ErrorCode.INTERNAL), "message": "internal error; see the API logs"}
-    request_id = (event.get("requestContext") or {}).get("requestId")
+        body = {"error": str(ErrorCode.INTERNAL),
+                "message": f"internal error; see the API logs, request {request_id}"}  # fmt: skip
     logger.info(
         "request",
         extra={
