@@ -44,7 +44,8 @@ class ToolFinding:
 
 
 def audit_venv() -> Path:
-    return Path(os.environ.get("AUDIT_VENV", ROOT / ".venv-audit"))
+    """``$AUDIT_VENV`` (the Makefile exports it; relative paths are from the repository root)."""
+    return ROOT / os.environ.get("AUDIT_VENV", ".venv-audit")
 
 
 def tool_path(name: str) -> Path:
