@@ -1,77 +1,28 @@
-"""The synthesized state machine, run in moto's interpreter against the real handlers.
-
-Every scenario starts a run the way the API does (execution named after ``runName``, the run
-document as input) and judges the outcome from the execution, the jobs the emulated services
-saw, and what the team is told (SNS message, EventBridge event).
+"""Happy paths of the synthesized state machine, run in moto's interpreter against the real
+handlers: every scenario starts a run the way the API does (execution named after ``runName``,
+the run document as input) and judges it by the execution, the requests the emulated services
+received, and what the team is told (SNS message, EventBridge event).
 """
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 import pytest
 
 from lambdas.core.run_spec import names_for
 from tests.workflow.conftest import Workflow
-
-HAIKU = "anthropic.claude-3-haiku-20240307-v1:0:200k"
-SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"
-TITAN = "amazon.titan-text-express-v1:0:8k"
-PREFIX = "bcp-dev"  # the dev stage's prefix: job names start with it
-
-
-def sums(n: int, start: int = 0) -> list[tuple[str, str]]:
-    return [(f"What is {i} plus {i + 1}?", str(2 * i + 1)) for i in range(start, start + n)]
-
-
-def messages(n: int) -> list[dict[str, Any]]:
-    return [
-        {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
-        for q, a in sums(n)
-    ]
-
-
-def prompt_completion(n: int, start: int = 0) -> list[dict[str, Any]]:
-    return [{"prompt": q, "completion": a} for q, a in sums(n, start)]
-
-
-def bedrock_run(workflow: Workflow, name: str, **extra: Any) -> dict[str, Any]:
-    uri = workflow.put_jsonl(f"{name}/train.jsonl", messages(40))
-    return {"runName": name, "baseModelId": HAIKU, "trainingDataUri": uri, **extra}
-
-
-def upload_weights(workflow: Workflow, prefix: str, files: dict[str, bytes]) -> str:
-    for name, body in files.items():
-        workflow.s3.put_object(Bucket=workflow.training_bucket, Key=f"{prefix}{name}", Body=body)
-    return f"s3://{workflow.training_bucket}/{prefix}"
-
-
-LLAMA_CONFIG = json.dumps(
-    {
-        "architectures": ["LlamaForCausalLM"],
-        "max_position_embeddings": 4096,
-        "torch_dtype": "bfloat16",
-    }
-).encode()
-WEIGHTS = {
-    "config.json": LLAMA_CONFIG,
-    "tokenizer_config.json": b"{}",
-    "tokenizer.json": b"{}",
-    "model.safetensors": b"\0" * 64,
-}
-
-
-def created(workflow: Workflow) -> list[str]:
-    """The create calls the run made, in order (only calls that reached a service)."""
-    wanted = {
-        "CreateModelCustomizationJob",
-        "CreateTrainingJob",
-        "CreateModelImportJob",
-        "CreateProvisionedModelThroughput",
-    }
-    return [o for s, o, p in workflow.emulator.calls if o in wanted]
-
+from tests.workflow.runs import (
+    HAIKU,
+    LLAMA_CONFIG,
+    PREFIX,
+    SONNET,
+    TITAN,
+    WEIGHTS,
+    bedrock_run,
+    created,
+    prompt_completion,
+    sums,
+    upload_weights,
+)
 
 # -- happy paths -------------------------------------------------------------------------------
 
@@ -296,124 +247,3 @@ def test_promoted_model_keeps_its_throughput_when_asked(workflow: Workflow) -> N
         )
         == "InService"
     )
-
-
-# -- failures ----------------------------------------------------------------------------------
-
-
-def test_invalid_dataset_fails_before_any_job(workflow: Workflow) -> None:
-    uri = workflow.put_jsonl(
-        "bad/train.jsonl", [{"prompt": "no messages here", "completion": "x"}] * 40
-    )
-    result = workflow.run({"runName": "bad-1", "baseModelId": HAIKU, "trainingDataUri": uri})
-    assert result.status == "FAILED"
-    assert result.error == "DatasetValidationError"
-    assert "validation error" in result.cause and "validation-report.json" in result.cause
-    assert created(workflow) == []
-    (message,) = workflow.notifications()
-    assert "bad-1: FAILED" in message and "validation error" in message
-
-
-def test_invalid_run_document_names_the_field(workflow: Workflow) -> None:
-    result = workflow.run(
-        {
-            "runName": "doc-1",
-            "baseModelId": HAIKU,
-            "customizationType": "DISTILLATION",
-            "trainingDataUri": "s3://x-bucket/t.jsonl",
-        }
-    )
-    assert result.status == "FAILED"
-    assert result.error == "RunSpecError"
-    assert result.cause.startswith("teacherModelId: required")
-    assert created(workflow) == []
-
-
-def test_base_model_outside_the_stage_is_refused(workflow: Workflow) -> None:
-    document = bedrock_run(workflow, "model-1", baseModelId="meta.llama3-3-70b-instruct-v1:0:128k")
-    result = workflow.run(document)
-    assert (result.status, result.error) == ("FAILED", "RunSpecError")
-    assert "not enabled in this stage" in result.cause
-
-
-def test_job_that_fails_surfaces_its_reason(workflow: Workflow) -> None:
-    workflow.emulator.script(
-        "customization",
-        duration_s=7200,
-        outcome="Failed",
-        message="Training data has 3 records longer than the context window",
-    )
-    result = workflow.run(bedrock_run(workflow, "fails-1"))
-    assert result.status == "FAILED"
-    assert result.error == "JobFailed"
-    assert "Training data has 3 records longer than the context window" in result.cause
-    (event,) = workflow.run_events()
-    assert event["detail-type"] == "Customization Run Failed"
-    assert "longer than the context window" in event["detail"]["reason"]
-
-
-def test_throttled_start_is_retried_and_starts_one_job(workflow: Workflow) -> None:
-    workflow.emulator.throttle("bedrock", "CreateModelCustomizationJob", times=3)
-    result = workflow.run(bedrock_run(workflow, "throttled-1"))
-    assert result.status == "SUCCEEDED", (result.error, result.cause)
-    assert (
-        created(workflow).count("CreateModelCustomizationJob") == 4
-    )  # three throttled, one accepted
-    assert len(workflow.emulator.jobs) == 1
-
-
-def test_duplicate_run_name_reaches_the_same_run_and_one_job(workflow: Workflow) -> None:
-    document = bedrock_run(workflow, "dup-1")
-    workflow.emulator.script("customization", duration_s=3600)
-    workflow.emulator.hold_waits = True
-    first = workflow.start(document)
-    assert workflow.emulator.waiting.wait(30)
-    second = workflow.start(document)  # same name, same input, still running: the same run
-    assert second == first
-    workflow.emulator.hold_waits = False
-    assert workflow.wait(first).status == "SUCCEEDED"
-    assert len(workflow.emulator.requests("bedrock", "CreateModelCustomizationJob")) == 1
-    # Once it has ended, the name is taken: a new document must choose a new runName.
-    changed = {**document, "hyperParameters": {"epochCount": 3}}
-    with pytest.raises(workflow.sfn.exceptions.ExecutionAlreadyExists):
-        workflow.start(changed)
-
-
-def test_cancellation_stops_the_job(workflow: Workflow) -> None:
-    workflow.emulator.script("customization", duration_s=86400)
-    workflow.emulator.hold_waits = True
-    arn = workflow.start(bedrock_run(workflow, "cancel-1"))
-    assert workflow.emulator.waiting.wait(30)
-    workflow.sfn.stop_execution(
-        executionArn=arn, error="RunCancelled", cause="stopped through the API"
-    )
-    workflow.emulator.hold_waits = False
-    result = workflow.wait(arn)
-    assert result.status == "ABORTED"
-    job = workflow.emulator.job("customization")
-    assert job.stopped
-    assert workflow.emulator.requests("bedrock", "StopModelCustomizationJob") == [
-        {"jobIdentifier": job.name}
-    ]
-    (event,) = workflow.run_events()
-    assert event["detail"]["outcome"] == "ABORTED" and event["detail"]["runName"] == "cancel-1"
-
-
-def test_job_running_past_the_timeout_is_stopped(workflow: Workflow) -> None:
-    workflow.emulator.script("training", duration_s=30 * 86400)  # never ends within 7 days
-    train = workflow.put_jsonl("slow/train.jsonl", prompt_completion(5))
-    base = upload_weights(workflow, "weights/slow/", WEIGHTS)
-    result = workflow.run(
-        {
-            "runName": "slow-1",
-            "baseModelId": "container/llama3",
-            "trainer": "container",
-            "trainingDataUri": train,
-            "container": {"baseWeightsUri": base},
-        }
-    )
-    assert result.status == "FAILED"
-    assert result.error == "JobTimedOut"
-    assert "604800 s (poll.timeout_s)" in result.cause
-    assert workflow.emulator.job("training").stopped
-    assert created(workflow) == ["CreateTrainingJob"]
