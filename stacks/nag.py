@@ -340,12 +340,19 @@ def acknowledge_workflow_stack(stack: WorkflowStack) -> None:
     )
     acknowledge_wildcard_resources(stack.validate.role, [TRAINING_OBJECTS, RUN_OBJECTS])
     for role in stack.roles.all_roles:
+        star = EC2_DESCRIBE_REASON
+        if role is stack.roles.training:
+            star = (
+                f"{EC2_DESCRIBE_REASON} Also ecr:GetAuthorizationToken (an account-wide registry "
+                "token, no resource type) and cloudwatch:PutMetricData (no resource type; limited "
+                "to the /aws/sagemaker/* namespaces by condition)."
+            )
         acknowledge_wildcard_resources(
             role,
             [
                 TRAINING_OBJECTS,
                 RUN_OBJECTS,
-                (r"^\*$", EC2_DESCRIBE_REASON),
+                (r"^\*$", star),
                 (r":network-interface/\*$", ENI_REASON),
                 (
                     r":log-group:/aws/sagemaker/TrainingJobs:log-stream:\*$",
