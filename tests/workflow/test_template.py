@@ -186,3 +186,30 @@ def test_every_workflow_function_is_wired_into_the_definition(assembly: Assembly
     assert run["Catch"][0]["ErrorEquals"] == ["States.ALL"]
     inner = json.dumps(run["Branches"])
     assert '"Catch"' not in inner
+
+
+def test_every_lambda_task_retries_throttling_with_jitter_but_not_refusals(
+    assembly: Assembly,
+) -> None:
+    (machine,) = assembly.resources("-workflow", "AWS::StepFunctions::StateMachine").values()
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    definition = json.loads("".join(p if isinstance(p, str) else "ARN" for p in parts))
+
+    def tasks(states: dict[str, Any]) -> list[dict[str, Any]]:
+        found = []
+        for state in states.values():
+            if state["Type"] == "Task":
+                found.append(state)
+            for branch in state.get("Branches", []):
+                found += tasks(branch["States"])
+            if "ItemProcessor" in state:
+                found += tasks(state["ItemProcessor"]["States"])
+        return found
+
+    all_tasks = tasks(definition["States"])
+    assert len(all_tasks) >= 12
+    for task in all_tasks:
+        retried = {e: r for r in task["Retry"] for e in r["ErrorEquals"]}
+        assert retried["AwsThrottled"]["JitterStrategy"] == "FULL"
+        assert "Lambda.TooManyRequestsException" in retried
+        assert not {"JobRequestRejected", "States.ALL", "JobFailed"} & set(retried)
