@@ -196,7 +196,11 @@ def one(args: argparse.Namespace) -> None:
     result = (run_ours if args.trainer == "ours" else run_hf)(args, rows)
     times = result.pop("times")
     measured = rows[args.warmup * args.accumulation :]
-    seconds = times[-1] - times[args.warmup - 1]
+    # Median step time x steps: one stalled step (a shared host, a GC pause) does not move it.
+    durations = [
+        b - a for a, b in zip(times[args.warmup - 1 :], times[args.warmup :], strict=False)
+    ]
+    seconds = sorted(durations)[len(durations) // 2] * len(durations)
     tokens = sum(len(e.input_ids) for r in measured for e in r)
     _, name = _device()
     peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
@@ -208,14 +212,23 @@ def one(args: argparse.Namespace) -> None:
     }), flush=True)  # fmt: skip
 
 
-def child(args: argparse.Namespace, trainer: str, method: str, compile_: bool) -> dict[str, Any]:
+def child(
+    args: argparse.Namespace, trainer: str, method: str, compile_: bool, runs_after: int
+) -> dict[str, Any]:
+    """One run in a fresh process, within what the overall time budget leaves for it."""
     cmd = [sys.executable, __file__, "--one", trainer, "--method", method, "--shape", args.shape,
            "--seq", str(args.seq), "--accumulation", str(args.accumulation), "--warmup",
            str(args.warmup), "--steps", str(args.steps), "--precision", args.precision]  # fmt: skip
     if compile_:
         cmd.append("--compile")
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_PORT")}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
+    # Keep about a minute and a half for each run still to come (model build + 11 steps).
+    left = args.deadline - time.monotonic() - 90 * runs_after
+    timeout = max(30.0, min(args.timeout, left))
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"trainer": trainer, "method": method, "error": f"timed out after {timeout:.0f} s"}
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
         return {"trainer": trainer, "method": method, "error": proc.stderr[-2000:]}
@@ -238,22 +251,25 @@ def main() -> None:
     parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
     parser.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-compile", action="store_true", help="ours without torch.compile")
-    parser.add_argument("--timeout", type=int, default=240, help="seconds per run")
+    parser.add_argument("--timeout", type=int, default=240, help="most seconds for one run")
+    parser.add_argument("--budget", type=int, default=450, help="seconds for all runs together")
     args = parser.parse_args()
     if args.smoke:
         args.shape, args.seq, args.accumulation, args.warmup, args.steps = "tiny", 256, 2, 2, 4
         args.precision, args.no_compile = "fp32", True
     if args.trainer:
         return one(args)
+    args.deadline = time.monotonic() + args.budget
     _, name = _device()
     use_compile = name != "cpu" and not args.no_compile
     results = []
-    for method in ("lora", "full"):
-        ours = child(args, "ours", method, use_compile)
+    for i, method in enumerate(("lora", "full")):
+        later = 3 - 2 * i
+        ours = child(args, "ours", method, use_compile, later)
         if "error" in ours and use_compile:  # keep a number even if compile fails on this box
             failed = ours["error"][-500:]
-            ours = child(args, "ours", method, False) | {"compile_error": failed}
-        results += [ours, child(args, "hf", method, False)]
+            ours = child(args, "ours", method, False, later) | {"compile_error": failed}
+        results += [ours, child(args, "hf", method, False, later - 1)]
         print(json.dumps(results[-2:], indent=1), flush=True)
     summary = {}
     for method in ("lora", "full"):

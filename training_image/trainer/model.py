@@ -52,11 +52,15 @@ class CausalLMWithLoss(nn.Module):
 
     def forward(self, batch: Batch, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Sum of token losses of the batch (fp32 scalar); `batch` must already be on device."""
+        masks = attention.attention_kwargs(batch, self.backend, self.sliding_window)
         hidden = self.lm.get_decoder()(
             input_ids=batch.input_ids,
             position_ids=batch.position_ids,
+            # A 4-D mask passes through transformers untouched; without one it builds a causal
+            # mask of its own that the packed kernels never read.
+            attention_mask=masks.get("doc_dense_mask"),
             use_cache=False,
-            **attention.attention_kwargs(batch, self.backend, self.sliding_window),
+            **masks,
         ).last_hidden_state
         weight = self.lm.get_output_embeddings().weight
         return linear_cross_entropy_sum(hidden, weight, batch.labels, positions)
