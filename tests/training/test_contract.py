@@ -151,3 +151,24 @@ def test_launcher_fails_fast_with_a_failure_reason(
     assert "required input channel 'base_model' is missing" in failure
     with pytest.raises(ContractError):
         Paths.from_env(env | {"SM_CHANNEL_TRAIN": str(tmp_path / "none")}).check()
+
+
+def test_launcher_checks_the_batch_against_the_whole_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base_models: dict[str, Path]
+) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "hyperparameters.json").write_text(json.dumps({"batchSize": "6"}))
+    (tmp_path / "train").mkdir()
+    for key, value in {
+        "SM_INPUT_CONFIG_DIR": str(config),
+        "SM_CHANNEL_TRAIN": str(tmp_path / "train"),
+        "SM_CHANNEL_BASE_MODEL": str(base_models["llama"]),
+        "SM_OUTPUT_DIR": str(tmp_path / "output"),
+        "SM_HOSTS": '["algo-1", "algo-2"]',
+        "SM_CURRENT_HOST": "algo-2",
+        "TRAINER_NPROC_PER_NODE": "2",
+    }.items():
+        monkeypatch.setenv(key, value)
+    assert launcher.main() == 1  # 6 rows cannot split over 2 hosts x 2 GPUs
+    assert "x GPUs (4) = 4" in (tmp_path / "output" / "failure").read_text()
