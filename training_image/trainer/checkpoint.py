@@ -139,6 +139,13 @@ def keep_best(root: Path, model: nn.Module) -> None:
     tmp.replace(root / f"rank-{dist.get_rank()}.pt")
 
 
+def clear_best(root: Path) -> None:
+    """Collective: forget best weights left in the checkpoint directory by another job."""
+    if _is_local_leader():
+        shutil.rmtree(root, ignore_errors=True)
+    dist.barrier()
+
+
 def restore_best(root: Path, model: nn.Module) -> bool:
     path = root / f"rank-{dist.get_rank()}.pt"
     if runtime.all_sum([0.0 if path.exists() else 1.0])[0] > 0:

@@ -95,14 +95,16 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
     params = trainable(model)
     optimizer = new_optimizer(cfg, params, device)
     state = TrainerState()
+    best_dir = paths.checkpoints / "best"
     resume = checkpoint.latest(paths.checkpoints)
     if resume is not None:
         state = checkpoint.load(resume, model, optimizer)
         runtime.log(f"resumed from {resume} at step {state.step}")
+    else:
+        checkpoint.clear_best(best_dir)  # best weights of some earlier job are not this job's
     stopper = EarlyStopping.from_state(
         cfg.earlyStoppingThreshold, cfg.earlyStoppingPatience, state.stopper
     )
-    best_dir = paths.checkpoints / "best"
     while state.step < total and not state.stopped_early:
         started = time.perf_counter()
         lr = lr_at(
