@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from lambdas.core.model_spec import HyperparameterSpec, ModelSpec
+from lambdas.core import training_contract
+from lambdas.core.model_spec import HyperparameterSpec, ModelSpec, Trainer
 
 
 class HyperparameterCode:
@@ -78,6 +79,8 @@ def resolve_hyperparameters(
     what the job will run with. Invalid entries fall back to the default in the map and are
     listed as issues.
     """
+    if model.trainer is Trainer.CONTAINER:
+        return _resolve_container(model, dict(given or {}))
     issues: list[HyperparameterIssue] = []
     given = dict(given or {})
     allowed = ", ".join(h.key for h in model.hyperparameters)
@@ -116,4 +119,42 @@ def resolve_hyperparameters(
                         )
                     )
         resolved[spec.key] = _fmt(value)
+    return resolved, issues
+
+
+def _container_value(raw: object) -> str:
+    """SageMaker passes hyperparameters as strings; the container parses these forms back."""
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, int | float):
+        return _fmt(raw)
+    if isinstance(raw, list | tuple):
+        return ",".join(str(item) for item in raw)
+    return str(raw)
+
+
+def _resolve_container(
+    model: ModelSpec, given: dict[str, object]
+) -> tuple[dict[str, str], list[HyperparameterIssue]]:
+    """Our training container's knobs are the fields of its own config model
+    (``training_contract.TrainConfig``), non-numeric ones included (method, packing, target
+    modules): check every given key against that one table, never a copy of it."""
+    issues: list[HyperparameterIssue] = []
+    valid: dict[str, str] = {}
+    for key, raw in given.items():
+        try:
+            training_contract.parse_hyperparameters({key: raw})
+        except training_contract.HyperparameterError as exc:
+            unknown = key not in training_contract.TrainConfig.model_fields
+            code = HyperparameterCode.UNKNOWN if unknown else HyperparameterCode.RANGE
+            issues.append(HyperparameterIssue(key, code, f"{exc} (for {model.model_id})"))
+        else:
+            valid[key] = _container_value(raw)
+    if not issues:  # each key is fine alone; now the rules that relate several keys
+        try:
+            training_contract.parse_hyperparameters(valid)
+        except training_contract.HyperparameterError as exc:
+            issues.append(HyperparameterIssue(exc.name, HyperparameterCode.RANGE, str(exc)))
+    resolved = {spec.key: _fmt(spec.default) for spec in model.hyperparameters}
+    resolved.update(valid)
     return resolved, issues

@@ -92,9 +92,9 @@ def check_import(
                 f"{', '.join(sorted(IMPORT_ARCHITECTURES))}"
             )
         context = _context(config)
-        if context is not None and context >= IMPORT.max_context_tokens:
+        if context is not None and context > IMPORT.max_context_tokens:
             reasons.append(
-                f"context length {context} ({CONFIG}); Custom Model Import takes less than "
+                f"context length {context} ({CONFIG}); Custom Model Import takes at most "
                 f"{IMPORT.max_context_tokens}"
             )
         elif context is None and architecture != "T5ForConditionalGeneration":

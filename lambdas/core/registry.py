@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from lambdas.core import training_contract
 from lambdas.core.formats import DatasetFormat
 from lambdas.core.model_spec import (
     BatchSizeGuide,
@@ -97,21 +98,11 @@ NOVA_HP = (
     HyperparameterSpec("learningRate", "float", 1e-5, 1e-6, 1e-4),
     HyperparameterSpec("learningRateWarmupSteps", "int", 10, 0, 100),
 )
-# Our training container (training_image/): LoRA by default; loraRank 0 means full fine-tuning.
-# Early stopping has the same meaning as Bedrock's Haiku settings.
-CONTAINER_HP = (
-    HyperparameterSpec("epochCount", "int", 3, 1, 50),
-    HyperparameterSpec("batchSize", "int", 8, 1, 1024),
-    HyperparameterSpec("learningRate", "float", 2e-4, 1e-7, 1e-2),
-    HyperparameterSpec("learningRateWarmupSteps", "int", 10, 0, 100_000),
-    HyperparameterSpec("gradientAccumulationSteps", "int", 1, 1, 1024),
-    HyperparameterSpec("maxSequenceLength", "int", 4096, 128, 131_072),
-    HyperparameterSpec("loraRank", "int", 16, 0, 1024),
-    HyperparameterSpec("loraAlpha", "float", 32.0, 1.0, 4096.0),
-    HyperparameterSpec("loraDropout", "float", 0.05, 0.0, 0.9),
-    HyperparameterSpec("earlyStoppingThreshold", "float", 0.001, 0.0, 1.0),
-    HyperparameterSpec("earlyStoppingPatience", "int", 2, 0, 100),
-)
+# Our training container (training_image/): its numeric knobs with defaults and ranges, taken
+# from the container's own config model so the two can never disagree. Early stopping has the
+# same meaning as Bedrock's Haiku settings. Non-numeric knobs (method, packing, target modules)
+# are checked against the same model by hyperparameters.resolve_hyperparameters.
+CONTAINER_HP = training_contract.registry_specs()
 
 # [facts] "Recommended Haiku batch size by dataset size" (AWS ML blog, Haiku fine-tuning
 # best practices): > 1,000 records 32-64; 500-1,000 16-32; < 500 4-16.
@@ -225,7 +216,8 @@ IMPORT = ImportRequirements(
     required_files=("config.json", "tokenizer_config.json"),
     tokenizer_files=("tokenizer.json", "tokenizer.model"),
     max_weights_bytes=200 * 1000**3,  # "less than 200 GB" for text models
-    max_context_tokens=128_000,
+    # "up to 128K" context: Llama 3.1-3.3 configs say 131072 and import; compared with "at most".
+    max_context_tokens=131_072,
     transformers_version="4.51.3",
 )
 IMPORT_ARCHITECTURES: frozenset[str] = IMPORT.architectures

@@ -127,3 +127,12 @@ def test_s3_prefix_is_checked_from_the_listing() -> None:
     args = argparse.Namespace(location="s3://models/runs/r1/model/", output="text")
     assert run(args, out=out, s3=s3) == 1
     assert "missing required file tokenizer_config.json" in out.getvalue()
+
+
+@pytest.mark.parametrize(("context", "ready"), [(131_072, True), (131_073, False)])
+def test_llama_31_context_imports_and_one_more_token_does_not(context: int, ready: bool) -> None:
+    """Llama 3.1-3.3 configs declare 131072 positions ("128K") and are importable."""
+    config = GOOD_CONFIG | {"max_position_embeddings": context}
+    result = check_import(GOOD_FILES, config, GOOD_INDEX)
+    assert result.ready is ready
+    assert any("context length" in r for r in result.reasons) is not ready

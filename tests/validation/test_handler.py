@@ -158,7 +158,8 @@ def test_container_hyperparameters_come_from_the_container_block(s3: Any) -> Non
         "2",
     )
     doc["container"]["hyperParameters"] = {"loraRank": -1}
-    with pytest.raises(DatasetValidationError, match="HYPERPARAMETER_RANGE: loraRank=-1"):
+    expected = "HYPERPARAMETER_RANGE: hyperparameter 'loraRank' = -1: must be an integer >= 1"
+    with pytest.raises(DatasetValidationError, match=expected):
         run_validation(doc, s3=s3, artifacts_bucket=ARTIFACTS)
 
 

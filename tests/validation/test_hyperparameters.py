@@ -55,3 +55,28 @@ def test_errors_name_key_value_and_allowed(given: dict[str, object], code: str, 
 def test_every_problem_is_reported() -> None:
     _, issues = resolve_hyperparameters(HAIKU, {"a": 1, "b": 2, "epochCount": 99, "batchSize": "x"})
     assert sorted(i.key for i in issues) == ["a", "b", "batchSize", "epochCount"]
+
+
+def test_container_knobs_come_from_the_container_config_model() -> None:
+    """Every knob the container accepts validates here, non-numeric ones included; what it
+    rejects is rejected here with the same allowed range, before any instance is paid for."""
+    from lambdas.core import training_contract
+    from lambdas.core.hyperparameters import resolve_hyperparameters
+    from lambdas.core.registry import get_model
+
+    model = get_model("container/llama3")
+    given = {"method": "full", "packing": False, "loraTargetModules": ["q_proj", "v_proj"],
+             "epochCount": "2", "learningRate": 1e-4}  # fmt: skip
+    resolved, issues = resolve_hyperparameters(model, given)
+    assert issues == []
+    assert resolved["method"] == "full" and resolved["packing"] == "false"
+    assert resolved["loraTargetModules"] == "q_proj,v_proj" and resolved["epochCount"] == "2"
+    parsed = training_contract.parse_hyperparameters(resolved)  # what the container will read
+    assert (parsed.method, parsed.packing, parsed.epochCount) == ("full", False, 2)
+
+    _, issues = resolve_hyperparameters(model, {"gradientAccumulationSteps": 4, "method": "qlora"})
+    assert [(i.key, i.code) for i in issues] == [
+        ("gradientAccumulationSteps", "UNKNOWN_HYPERPARAMETER"),
+        ("method", "HYPERPARAMETER_RANGE"),
+    ]
+    assert "'lora', 'full'" in issues[1].message

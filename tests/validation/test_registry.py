@@ -102,4 +102,4 @@ def test_distillation_pairs() -> None:
 def test_import_requirements() -> None:
     assert {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"} <= IMPORT_ARCHITECTURES
     assert "us-west-2" in IMPORT.regions and "eu-west-1" not in IMPORT.regions
-    assert IMPORT.max_context_tokens == 128_000
+    assert IMPORT.max_context_tokens == 131_072  # Llama 3.1-3.3 configs import at 131072
