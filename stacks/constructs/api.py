@@ -30,6 +30,7 @@ from stacks.constructs.api_firewall import ApiFirewall
 from stacks.constructs.api_formats import ACCESS_LOG_FORMAT, GATEWAY_ERRORS
 from stacks.constructs.function import PipelineFunction
 from stacks.constructs.network import PrivateNetwork
+from stacks.constructs.secure_defaults import encrypted_log_group
 from stacks.nag import acknowledge_api
 
 
@@ -99,10 +100,10 @@ class TriggerApi(Construct):
                 )
             )
 
-        self.access_logs = logs.LogGroup(
+        self.access_logs = encrypted_log_group(
             self,
             "AccessLogs",
-            encryption_key=key,
+            key=key,
             retention=log_retention,
             removal_policy=removal_policy,
         )
@@ -136,12 +137,12 @@ class TriggerApi(Construct):
         )
         self.stage = self.api.deployment_stage
         self._logging_role()
-        self.execution_logs = logs.LogGroup(
+        self.execution_logs = encrypted_log_group(
             self,
             "ExecutionLogs",
             # The name API Gateway writes to: created here first so it is encrypted and expires.
-            log_group_name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{STAGE_NAME}",
-            encryption_key=key,
+            name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{STAGE_NAME}",
+            key=key,
             retention=log_retention,
             removal_policy=removal_policy,
         )

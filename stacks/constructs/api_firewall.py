@@ -14,6 +14,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from stacks.constructs.secure_defaults import encrypted_log_group
+
 # (rule group, why): evaluated in this order, each blocks what it matches.
 MANAGED_RULE_GROUPS: tuple[tuple[str, str], ...] = (
     ("AWSManagedRulesAmazonIpReputationList", "addresses AWS threat intelligence flags"),
@@ -84,11 +86,11 @@ class ApiFirewall(Construct):
             self, "Association", resource_arn=stage.stage_arn, web_acl_arn=self.web_acl.attr_arn
         )
         # WAF delivers only to groups named aws-waf-logs-*, addressed without the ':*' suffix.
-        self.log_group = logs.LogGroup(
+        self.log_group = encrypted_log_group(
             self,
             "Logs",
-            log_group_name=f"aws-waf-logs-{prefix}-runs-api",
-            encryption_key=key,
+            name=f"aws-waf-logs-{prefix}-runs-api",
+            key=key,
             retention=log_retention,
             removal_policy=removal_policy,
         )

@@ -19,9 +19,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.constructs.secure_defaults import encrypted_log_group, encrypted_queue
 from stacks.nag import acknowledge_function
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,10 +101,10 @@ class PipelineFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.log_group = logs.LogGroup(
+        self.log_group = encrypted_log_group(
             self,
             "Logs",
-            encryption_key=key,
+            key=key,
             retention=log_retention,
             removal_policy=removal_policy,
         )
@@ -138,14 +138,8 @@ class PipelineFunction(Construct):
                 conditions={"StringEquals": {"aws:RequestedRegion": stack.region}},
             )
         )
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=removal_policy,
+        self.dead_letter_queue = encrypted_queue(
+            self, "DeadLetters", key=key, removal_policy=removal_policy
         )
         self.function = lambda_.Function(
             self,

@@ -12,6 +12,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.constructs.secure_defaults import encrypted_log_group
+
 
 @dataclass(frozen=True)
 class EndpointSpec:
@@ -66,10 +68,10 @@ class PrivateNetwork(Construct):
             ],
             restrict_default_security_group=True,
         )
-        flow_log_group = logs.LogGroup(
+        flow_log_group = encrypted_log_group(
             self,
             "FlowLogGroup",
-            encryption_key=log_key,
+            key=log_key,
             retention=log_retention,
             removal_policy=removal_policy,
         )

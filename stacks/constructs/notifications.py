@@ -11,9 +11,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+
+from stacks.constructs.secure_defaults import encrypted_queue
 
 # StopExecution (the API's cancel) and the state machine's own timeout skip every Catch.
 UNCAUGHT_STATUSES = ["ABORTED", "TIMED_OUT"]
@@ -39,28 +40,16 @@ class RunNotifications(Construct):
         )
         # Messages SNS could not deliver to a subscriber. SNS itself writes here: the data key's
         # policy admits sns.amazonaws.com for this account (stacks/constructs/encryption.py).
-        self.undelivered_messages = sqs.Queue(
-            self,
-            "UndeliveredMessages",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=removal_policy,
+        self.undelivered_messages = encrypted_queue(
+            self, "UndeliveredMessages", key=key, removal_policy=removal_policy
         )
         if email:
             self.topic.add_subscription(
                 subscriptions.EmailSubscription(email, dead_letter_queue=self.undelivered_messages)
             )
         # Events EventBridge could not deliver to a target (after its retries) wait here.
-        self.dead_letters = sqs.Queue(
-            self,
-            "UndeliveredEvents",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=removal_policy,
+        self.dead_letters = encrypted_queue(
+            self, "UndeliveredEvents", key=key, removal_policy=removal_policy
         )
 
     def grant_publish(self, grantee: iam.IGrantable, *, key: kms.IKey) -> None:

@@ -26,6 +26,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.constructs.job_loop import JobLoop, lambda_step
+from stacks.constructs.secure_defaults import encrypted_log_group
 
 # Batches evaluated at once; each batch itself calls the models `concurrency` at a time.
 EVALUATION_MAP_CONCURRENCY = 4
@@ -158,10 +159,10 @@ class CustomizationWorkflow(Construct):
         )
         definition = sfn.Chain.start(run).next(notify_result).next(succeeded)
 
-        self.log_group = logs.LogGroup(
+        self.log_group = encrypted_log_group(
             self,
             "Logs",
-            encryption_key=log_key,
+            key=log_key,
             retention=log_retention,
             removal_policy=removal_policy,
         )

@@ -1,0 +1,47 @@
+"""The project's encrypted log groups and queues, defined once.
+
+Every log group is encrypted with a project key and expires; every queue is encrypted with a
+project key, refuses plain HTTP and keeps messages for the SQS maximum of 14 days, so that a
+failure found on a Monday is still there to read.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+
+def encrypted_log_group(
+    scope: Construct,
+    construct_id: str,
+    *,
+    key: kms.IKey,
+    retention: logs.RetentionDays,
+    removal_policy: RemovalPolicy,
+    name: str | None = None,
+) -> logs.LogGroup:
+    return logs.LogGroup(
+        scope,
+        construct_id,
+        log_group_name=name,
+        encryption_key=key,
+        retention=retention,
+        removal_policy=removal_policy,
+    )
+
+
+def encrypted_queue(
+    scope: Construct, construct_id: str, *, key: kms.IKey, removal_policy: RemovalPolicy
+) -> sqs.Queue:
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+        removal_policy=removal_policy,
+    )
