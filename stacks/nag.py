@@ -7,7 +7,6 @@ the only callers of ``Validations.acknowledge`` in the project; stacks call them
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -22,6 +21,8 @@ from cdk_nag import (
     ServerlessChecks,
 )
 from constructs import IConstruct, IValidation
+
+from stacks.cfn_refs import flatten_cfn_reference
 
 if TYPE_CHECKING:
     from stacks.constructs.api import TriggerApi
@@ -205,28 +206,6 @@ def acknowledge_api(api: TriggerApi, *, waf: bool) -> None:
                 "WAF is disabled in this stage's configuration (see AwsSolutions-APIG3): SigV4, "
                 "the resource policy and the stage and key throttles still apply.",
             )
-
-
-def flatten_cfn_reference(node: object) -> str:
-    """cdk-nag's rendering of a resource in finding ids (lib/utils/flatten-cfn-reference.js)."""
-    if node is None:
-        return ""
-    if isinstance(node, str):
-        return node.replace("${", "<").replace("}", ">")
-    if isinstance(node, dict):
-        if "Fn::Join" in node:
-            delimiter, items = node["Fn::Join"]
-            return str(delimiter).join(flatten_cfn_reference(i) for i in items)
-        if "Fn::Sub" in node:
-            return flatten_cfn_reference(node["Fn::Sub"])
-        if "Fn::GetAtt" in node:
-            resource, attribute = node["Fn::GetAtt"]
-            return f"<{flatten_cfn_reference(resource)}.{flatten_cfn_reference(attribute)}>"
-        if "Fn::ImportValue" in node:
-            return flatten_cfn_reference(node["Fn::ImportValue"])
-        if "Ref" in node:
-            return f"<{flatten_cfn_reference(node['Ref'])}>"
-    return json.dumps(node, separators=(",", ":"))
 
 
 @jsii.implements(IValidation)

@@ -2,45 +2,29 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from stacks.audit.assembly import CloudAssembly
+from stacks.cfn_refs import flatten_cfn_reference
 
 
 def flatten(value: Any, assembly: CloudAssembly | None = None) -> str:
-    """A reference as flat text, exactly as cdk-nag writes it into finding ids
-    (``utils/flatten-cfn-reference``): GetAtt -> ``<Id.Attr>``, Ref -> ``<Id>``, Join joined,
-    Sub's ``${x}`` -> ``<x>``. Anything else is JSON as JavaScript's ``JSON.stringify`` writes it.
-    With ``assembly`` (for reading, not for finding ids), CDK's cross-stack ``Fn::GetStackOutput``
-    becomes ``<producer stack>:<what it exports>``.
-    """
-    if assembly is not None and isinstance(value, dict) and "Fn::GetStackOutput" in value:
-        ref = value["Fn::GetStackOutput"]
+    """A reference as flat text, exactly as cdk-nag writes it into finding ids. With
+    ``assembly`` (for reading, not for finding ids), CDK's cross-stack ``Fn::GetStackOutput``
+    becomes ``<producer stack>:<what it exports>``."""
+    if assembly is None:
+        return flatten_cfn_reference(value)
+
+    def read_stack_output(ref: dict[str, Any]) -> str | None:
         producer = assembly.stacks.get(str(ref.get("StackName")))
         output = (
             producer.template.get("Outputs", {}).get(ref.get("OutputName")) if producer else None
         )
-        if producer is not None and output is not None:
-            return f"{producer.name}:{flatten(output.get('Value'), assembly)}"
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.replace("${", "<").replace("}", ">")
-    if isinstance(value, dict):
-        if "Fn::Join" in value:
-            delimiter, items = value["Fn::Join"]
-            return str(delimiter).join(flatten(item, assembly) for item in items)
-        if "Fn::Sub" in value:
-            return flatten(value["Fn::Sub"], assembly)
-        if "Fn::GetAtt" in value:
-            resource, attribute = value["Fn::GetAtt"]
-            return f"<{flatten(resource)}.{flatten(attribute)}>"
-        if "Fn::ImportValue" in value:
-            return flatten(value["Fn::ImportValue"], assembly)
-        if "Ref" in value:
-            return f"<{flatten(value['Ref'])}>"
-    return json.dumps(value, separators=(",", ":"))
+        if producer is None or output is None:
+            return None
+        return f"{producer.name}:{flatten(output.get('Value'), assembly)}"
+
+    return flatten_cfn_reference(value, read_stack_output)
 
 
 def as_list(value: Any) -> list[Any]:
