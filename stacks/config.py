@@ -32,9 +32,12 @@ class _Frozen(BaseModel):
 
 
 class PollSchedule(_Frozen):
-    """Wait-loop schedule for long jobs: the interval doubles from ``initial_s`` up to ``max_s``."""
+    """Wait-loop schedule for long jobs (lambdas/jobs/schedule.py): each wait is ``growth`` times
+    the job's age so far, from ``initial_s`` up to ``max_s``. Polls grow with the logarithm of the
+    duration; a finished job is noticed at most ``growth`` x its age (or ``max_s``) late."""
 
     initial_s: int = Field(60, ge=0, le=3600)
+    growth: float = Field(0.25, gt=0, le=1)
     max_s: int = Field(1800, ge=0, le=86400)
     # Step Functions STANDARD executions may run up to one year; a job has at most this long.
     timeout_s: int = Field(7 * 86400, ge=60, le=30 * 86400)

@@ -100,6 +100,7 @@ class WorkflowStack(Stack):
                 "POLL_INITIAL_S": str(config.poll.initial_s),
                 "POLL_MAX_S": str(config.poll.max_s),
                 "POLL_TIMEOUT_S": str(config.poll.timeout_s),
+                "POLL_GROWTH": str(config.poll.growth),
                 "MIN_F1_GAIN": str(config.min_f1_gain),
                 "ALLOWED_BASE_MODELS": ",".join(config.allowed_base_models),
                 "POWERTOOLS_SERVICE_NAME": "jobs",

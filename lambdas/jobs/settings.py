@@ -39,13 +39,16 @@ class Settings(BaseModel):
     POLL_INITIAL_S: int = Field(ge=0)
     POLL_MAX_S: int = Field(ge=0)
     POLL_TIMEOUT_S: int = Field(ge=1)
+    POLL_GROWTH: float = Field(1.0, gt=0, le=1)
     MIN_F1_GAIN: float = Field(ge=0, le=1)
     # The stage's allowed_base_models (empty: any model the registry knows).
     ALLOWED_BASE_MODELS: Annotated[tuple[str, ...], BeforeValidator(_split)] = ()
 
     @property
     def schedule(self) -> PollSchedule:
-        return PollSchedule(self.POLL_INITIAL_S, self.POLL_MAX_S, self.POLL_TIMEOUT_S)
+        return PollSchedule(
+            self.POLL_INITIAL_S, self.POLL_MAX_S, self.POLL_TIMEOUT_S, self.POLL_GROWTH
+        )
 
     @property
     def vpc(self) -> dict[str, list[str]]:
