@@ -74,10 +74,17 @@ def write_results(s3: Any, bucket: str, key: str, results: Mapping[int, Mapping[
 
 
 def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+    # Paged by hand, not with a paginator: each ListObjectsV2 call can throttle and must go
+    # through call_with_retry like every other call of this step.
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        page = call_with_retry(s3.list_objects_v2, **kwargs)
         for item in page.get("Contents", []):
             yield item["Key"]
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            return
+        kwargs["ContinuationToken"] = token
 
 
 def read_model_results(s3: Any, bucket: str, run_id: str, model: str) -> dict[int, dict[str, Any]]:

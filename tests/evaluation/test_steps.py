@@ -193,3 +193,24 @@ def test_a_batch_past_the_end_of_the_test_set_is_refused(s3: Any) -> None:
             config, Batch(batch=3, start=6, stop=8), s3=s3,
             invoker=invoker(FakeRuntime(), config), bucket=BUCKET,
         )  # fmt: skip
+
+
+class _ThrottlingLister:
+    """ListObjectsV2 that throttles once, then serves two pages."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def list_objects_v2(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        if len(self.calls) == 1:
+            raise client_error("SlowDown", "reduce your request rate", "ListObjectsV2")
+        if "ContinuationToken" not in kwargs:
+            return {"Contents": [{"Key": "a"}], "IsTruncated": True, "NextContinuationToken": "t"}
+        return {"Contents": [{"Key": "b"}], "IsTruncated": False}
+
+
+def test_listing_batch_files_retries_throttling_and_follows_pages() -> None:
+    s3 = _ThrottlingLister()
+    assert list(store.list_keys(s3, BUCKET, "runs/run-1/evaluation/custom/")) == ["a", "b"]
+    assert [c.get("ContinuationToken") for c in s3.calls] == [None, None, "t"]
