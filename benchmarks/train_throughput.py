@@ -174,6 +174,12 @@ def run_hf(args: argparse.Namespace, rows: list[tuple[Example, ...]]) -> dict[st
             _sync()
             times.append(time.perf_counter())
 
+    class InOrder(Trainer):
+        # Trainer shuffles by default; tokens/s is computed from the rows of the measured steps
+        # taken in order (as ours reads them), so the baseline must read the same rows then.
+        def _get_train_sampler(self, *args: Any, **kwargs: Any) -> Any:
+            return torch.utils.data.SequentialSampler(self.train_dataset)
+
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as out:
@@ -185,7 +191,7 @@ def run_hf(args: argparse.Namespace, rows: list[tuple[Example, ...]]) -> dict[st
             report_to=[], disable_tqdm=True, remove_unused_columns=False,
             dataloader_num_workers=0, use_cpu=device.type == "cpu", optim="adamw_torch",
         )  # fmt: skip
-        Trainer(model=model, args=training_args, train_dataset=data, callbacks=[Clock()]).train()
+        InOrder(model=model, args=training_args, train_dataset=data, callbacks=[Clock()]).train()
     return {"times": times, "attention": attn, "compile": False}
 
 
