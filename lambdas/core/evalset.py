@@ -42,9 +42,9 @@ def iter_eval_records(
     A record needs at least one user turn before its final assistant turn: continued
     pre-training records (``{"input"}``) hold no question, so they cannot be evaluated.
     """
+    if limit is not None and limit <= 0:
+        return
     for index, (line, obj) in enumerate(iter_jsonl(stream, path)):
-        if limit is not None and index >= limit:
-            return
         conversation = to_conversation(obj, path=path, line=line)
         if len(conversation.turns) < 2:
             raise FormatError(
@@ -56,6 +56,9 @@ def iter_eval_records(
                 "evaluation needs prompt/completion, messages or Converse records",
             )
         yield EvalRecord(index, line, conversation)
+        # Stop before reading the next line: a line past the limit is not ours to judge.
+        if limit is not None and index + 1 >= limit:
+            return
 
 
 def load_eval_records(stream: BinaryIO, path: str) -> list[EvalRecord]:
