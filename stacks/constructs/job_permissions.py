@@ -106,6 +106,14 @@ def grant_jobs(
                 }
             },
         ),
+        # SageMaker writes the trained weights with the model key (OutputDataConfig.KmsKeyId);
+        # the import-readiness check reads their config.json through S3 before the import.
+        iam.PolicyStatement(
+            sid="ReadTrainedWeightsKey",
+            actions=["kms:Decrypt"],
+            resources=[model_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+        ),
     ]
     for statement in statements:
         role.add_to_principal_policy(statement)

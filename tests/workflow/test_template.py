@@ -213,3 +213,23 @@ def test_every_lambda_task_retries_throttling_with_jitter_but_not_refusals(
         assert retried["AwsThrottled"]["JitterStrategy"] == "FULL"
         assert "Lambda.TooManyRequestsException" in retried
         assert not {"JobRequestRejected", "States.ALL", "JobFailed"} & set(retried)
+
+
+def test_jobs_role_can_read_the_weights_sagemaker_encrypted_with_the_model_key(
+    assembly: Assembly,
+) -> None:
+    """The training job writes /opt/ml/model with OutputDataConfig.KmsKeyId = MODEL_KEY_ARN; the
+    import-readiness check (before CreateModelImportJob) reads config.json from there via S3."""
+    functions = assembly.resources("-workflow", "AWS::Lambda::Function")
+    (jobs,) = [f for k, f in functions.items() if k.startswith("JobsFunction")]
+    model_key = jobs["Properties"]["Environment"]["Variables"]["MODEL_KEY_ARN"]
+    region = assembly.pipeline.config.region
+    readable = [
+        s
+        for s in policies_of(assembly, "JobsRole")
+        if "kms:Decrypt" in as_list(s["Action"])
+        and model_key in as_list(s["Resource"])
+        and f"s3.{region}.amazonaws.com"
+        in as_list(s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService"))
+    ]
+    assert readable, "the jobs role cannot decrypt objects encrypted with the model key via S3"
