@@ -22,7 +22,7 @@ DETAIL_TYPES: dict[str, str] = {
     "ABORTED": "Customization Run Aborted",
     "TIMED_OUT": "Customization Run Timed Out",
 }
-SUBJECT_LIMIT = 100  # SNS Subject maximum
+SUBJECT_LIMIT = 99  # SNS: "less than 100 characters long"
 REASON_LIMIT = 4000  # keep the message and the execution's cause readable
 
 

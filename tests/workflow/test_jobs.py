@@ -14,7 +14,7 @@ from lambdas.core.run_spec import RunSpecError, names_for
 from lambdas.jobs import kinds, steps
 from lambdas.jobs.errors import AwsThrottled, JobRequestRejected, translate
 from lambdas.jobs.settings import Settings
-from lambdas.notify.logic import reason_of, summarize
+from lambdas.notify.logic import message, reason_of, summarize
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0:200k"
 START = "2026-01-01T00:00:00Z"
@@ -226,3 +226,11 @@ def test_summary_of_an_aborted_execution() -> None:
     summary = summarize(event)
     assert summary["outcome"] == "ABORTED" and summary["runName"] == "r9"
     assert summary["reason"] == "stopped through the API"
+
+
+def test_sns_subject_of_the_longest_run_name_is_under_100_characters() -> None:
+    # SNS Publish: "Subjects must be ... less than 100 characters long" (botocore's sns model).
+    longest = "r" + "x" * 79  # run_spec.RUN_NAME allows 80 characters
+    for outcome in ("SUCCEEDED", "NOT_PROMOTED", "FAILED", "ABORTED", "TIMED_OUT"):
+        subject, _ = message({"runName": longest, "outcome": outcome})
+        assert len(subject) < 100, (outcome, len(subject))
