@@ -6,8 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
+from botocore.validate import ParamValidator
 
 from lambdas.core.retry import Backoff
 from lambdas.core.run_spec import RunSpecError, names_for
@@ -234,3 +236,38 @@ def test_sns_subject_of_the_longest_run_name_is_under_100_characters() -> None:
     for outcome in ("SUCCEEDED", "NOT_PROMOTED", "FAILED", "ABORTED", "TIMED_OUT"):
         subject, _ = message({"runName": longest, "outcome": outcome})
         assert len(subject) < 100, (outcome, len(subject))
+
+
+@pytest.mark.parametrize(
+    ("kind", "service", "operation"),
+    [
+        ("customization", "bedrock", "CreateModelCustomizationJob"),
+        ("training", "sagemaker", "CreateTrainingJob"),
+        ("import", "bedrock", "CreateModelImportJob"),
+        ("throughput", "bedrock", "CreateProvisionedModelThroughput"),
+    ],
+)
+def test_every_request_matches_the_botocore_model(kind: str, service: str, operation: str) -> None:
+    """The emulator answers import and throughput calls before botocore validates them, so the
+    field names and shapes of every request are checked against the service model here."""
+    if kind in ("training", "import"):
+        state = prepared(
+            trainer="container",
+            baseModelId="container/llama3",
+            container={"baseWeightsUri": "s3://data-bkt/w/", "useSpot": True},
+        )
+    else:
+        state = prepared(
+            customizationType="DISTILLATION",
+            teacherModelId="anthropic.claude-3-5-sonnet-20240620-v1:0",
+            maxResponseLength=1000,
+            validationDataUri="s3://data-bkt/v.jsonl",
+            provisionedThroughput={"modelUnits": 1},
+            tags={"team": "ml"},
+        )
+        state["jobs"] = {"customization": {"outputs": {"modelArn": "arn:aws:bedrock:x"}}}
+    state["validation"] = {"hyperParameters": {"epochCount": 2}}
+    request = steps.BUILDERS[kind](state, SETTINGS)
+    shape = botocore.session.get_session().get_service_model(service)
+    report = ParamValidator().validate(request, shape.operation_model(operation).input_shape)
+    assert not report.has_errors(), report.generate_report()
