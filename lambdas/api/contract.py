@@ -27,7 +27,7 @@ WORKFLOW_STACK_NAME = "bcp-{stage}-workflow"
 API_KEY_HEADER = "x-api-key"
 
 LIST_DEFAULT_LIMIT = 20
-LIST_MAX_LIMIT = 100  # Step Functions ListExecutions maxResults ceiling
+LIST_MAX_LIMIT = 100  # per page; ListExecutions itself allows 1000 (maxResults), kept small
 
 
 class Route(StrEnum):
