@@ -303,7 +303,9 @@ def names_for(run_name: str, prefix: str = "") -> dict[str, Any]:
     head = f"{prefix}-" if prefix else ""
     room = 63 - len(head) - len("-model") - 1 - max(len(s) for s in JOB_SUFFIXES.values())
     slug = _slug(run_name, room)
-    token = _digest(run_name, 40)
+    # The stage prefix is part of the token: two stages in one account may run the same runName,
+    # and Bedrock would treat the second stage's request as a retry of the first.
+    token = _digest(f"{head}{run_name}", 40)
     out: dict[str, Any] = {"execution": execution_name(run_name), "slug": slug}
     for kind, suffix in JOB_SUFFIXES.items():
         out[kind] = {

@@ -16,6 +16,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 from lambdas.notify.logic import publish, summarize
 
@@ -24,9 +25,15 @@ tracer = Tracer(service="notify")
 metrics = Metrics(service="notify")
 
 
+# lambdas.core.retry owns backoff; botocore's own retries would multiply the attempts.
+_CONFIG = Config(
+    retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=30
+)
+
+
 @cache
 def _clients() -> tuple[Any, Any]:
-    return boto3.client("sns"), boto3.client("events")
+    return boto3.client("sns", config=_CONFIG), boto3.client("events", config=_CONFIG)
 
 
 @metrics.log_metrics

@@ -155,6 +155,12 @@ def test_distinct_run_names_never_share_names() -> None:
     assert (
         names_for("run-1")["customization"]["token"] != names_for("run-2")["customization"]["token"]
     )
+    # Two stages in one account running the same runName must not share Bedrock's idempotency
+    # token, or the second stage's job would be taken for a retry of the first.
+    assert (
+        names_for("run-1", "bcp-dev")["customization"]["token"]
+        != names_for("run-1", "bcp-prod")["customization"]["token"]
+    )
 
 
 def test_inference_model_id_drops_the_context_suffix() -> None:
