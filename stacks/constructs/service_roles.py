@@ -55,11 +55,28 @@ IMPORT = BedrockJobType(
 )
 
 
-def _subnet_arns(stack: Stack, subnets: Sequence[ec2.ISubnet]) -> list[str]:
-    return [
-        f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:subnet/{s.subnet_id}"
-        for s in subnets
-    ]
+def _ec2_arn(stack: Stack, resource: str) -> str:
+    return f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:{resource}"
+
+
+def _network_arns(
+    stack: Stack, subnets: Sequence[ec2.ISubnet], security_group: ec2.ISecurityGroup
+) -> tuple[str, list[str], str]:
+    """(any network interface, the project's subnets, the workload security group) as ARNs."""
+    return (
+        _ec2_arn(stack, "network-interface/*"),
+        [_ec2_arn(stack, f"subnet/{s.subnet_id}") for s in subnets],
+        _ec2_arn(stack, f"security-group/{security_group.security_group_id}"),
+    )
+
+
+def _describe_network(stack: Stack) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid="DescribeNetwork",
+        actions=EC2_DESCRIBE,
+        resources=["*"],
+        conditions={"StringEquals": {"aws:RequestedRegion": stack.region}},
+    )
 
 
 class ServiceRoles(Construct):
@@ -141,19 +158,9 @@ class ServiceRoles(Construct):
             ),
             description=job.description,
         )
-        eni = f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:network-interface/*"
-        subnets = _subnet_arns(stack, self._subnets)
-        sg = (
-            f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}"
-            f":security-group/{self._security_group.security_group_id}"
-        )
+        eni, subnets, sg = _network_arns(stack, self._subnets, self._security_group)
         statements = [
-            iam.PolicyStatement(
-                sid="DescribeNetwork",
-                actions=EC2_DESCRIBE,
-                resources=["*"],
-                conditions={"StringEquals": {"aws:RequestedRegion": stack.region}},
-            ),
+            _describe_network(stack),
             # Only network interfaces Bedrock tags as its own, for this job type.
             iam.PolicyStatement(
                 sid="CreateTaggedNetworkInterfaces",
@@ -215,20 +222,12 @@ class ServiceRoles(Construct):
             ),
             description="SageMaker training jobs of the pipeline (training container)",
         )
-        eni = f"arn:{stack.partition}:ec2:{region_account}:network-interface/*"
-        subnets = _subnet_arns(stack, self._subnets)
-        group_id = self._security_group.security_group_id
-        sg = f"arn:{stack.partition}:ec2:{region_account}:security-group/{group_id}"
+        eni, subnets, sg = _network_arns(stack, self._subnets, self._security_group)
         log_group = (
             f"arn:{stack.partition}:logs:{region_account}:log-group:/aws/sagemaker/TrainingJobs"
         )
         statements = [
-            iam.PolicyStatement(
-                sid="DescribeNetwork",
-                actions=EC2_DESCRIBE,
-                resources=["*"],
-                conditions={"StringEquals": {"aws:RequestedRegion": stack.region}},
-            ),
+            _describe_network(stack),
             iam.PolicyStatement(
                 sid="NetworkInterfacesInProjectSubnets",
                 actions=["ec2:CreateNetworkInterface"],
