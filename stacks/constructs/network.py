@@ -12,7 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.constructs.secure_defaults import encrypted_log_group
+from stacks.constructs.secure_defaults import encrypted_log_group, source_bound_principal
 
 
 @dataclass(frozen=True)
@@ -80,17 +80,10 @@ class PrivateNetwork(Construct):
         flow_log_role = iam.Role(
             self,
             "FlowLogRole",
-            assumed_by=iam.ServicePrincipal(
+            assumed_by=source_bound_principal(
                 "vpc-flow-logs.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {
-                        "aws:SourceArn": (
-                            f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}"
-                            ":vpc-flow-log/*"
-                        )
-                    },
-                },
+                account=stack.account,
+                source_arn=f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:vpc-flow-log/*",
             ),
             description="VPC flow log delivery to the encrypted flow-log group",
         )

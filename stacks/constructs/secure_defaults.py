@@ -1,13 +1,15 @@
-"""The project's encrypted log groups and queues, defined once.
+"""The project's encrypted log groups and queues, and its service trust, defined once.
 
 Every log group is encrypted with a project key and expires; every queue is encrypted with a
 project key, refuses plain HTTP and keeps messages for the SQS maximum of 14 days, so that a
-failure found on a Monday is still there to read.
+failure found on a Monday is still there to read. Every AWS service that assumes a project role
+must act for this account and for the named resources (confused-deputy guard).
 """
 
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
@@ -44,4 +46,18 @@ def encrypted_queue(
         enforce_ssl=True,
         retention_period=Duration.days(14),
         removal_policy=removal_policy,
+    )
+
+
+def source_bound_principal(
+    service: str, *, account: str, source_arn: str, arn_operator: str = "ArnLike"
+) -> iam.ServicePrincipal:
+    """``service`` may assume the role only for ``account`` and resources matching ``source_arn``
+    (``aws:SourceAccount`` / ``aws:SourceArn``). Bedrock documents ``ArnEquals``."""
+    return iam.ServicePrincipal(
+        service,
+        conditions={
+            "StringEquals": {"aws:SourceAccount": account},
+            arn_operator: {"aws:SourceArn": source_arn},
+        },
     )

@@ -20,6 +20,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.constructs.grants import grant_objects
+from stacks.constructs.secure_defaults import source_bound_principal
 
 # Read-only EC2 calls the services make to place network interfaces; EC2 does not support
 # resource-level permissions for Describe* actions (Resource "*", scoped to the region).
@@ -149,12 +150,11 @@ class ServiceRoles(Construct):
         role = iam.Role(
             self,
             job.construct_id,
-            assumed_by=iam.ServicePrincipal(
+            assumed_by=source_bound_principal(
                 "bedrock.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnEquals": {"aws:SourceArn": job_arns},
-                },
+                account=stack.account,
+                source_arn=job_arns,
+                arn_operator="ArnEquals",
             ),
             description=job.description,
         )
@@ -209,16 +209,10 @@ class ServiceRoles(Construct):
         role = iam.Role(
             self,
             "SageMakerTrainingRole",
-            assumed_by=iam.ServicePrincipal(
+            assumed_by=source_bound_principal(
                 "sagemaker.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {
-                        "aws:SourceArn": (
-                            f"arn:{stack.partition}:sagemaker:{region_account}:training-job/*"
-                        )
-                    },
-                },
+                account=stack.account,
+                source_arn=f"arn:{stack.partition}:sagemaker:{region_account}:training-job/*",
             ),
             description="SageMaker training jobs of the pipeline (training container)",
         )
