@@ -55,7 +55,7 @@ audit-setup: $(AUDIT_VENV)/.installed
 synth: setup
 	rm -rf cdk.out
 	$(CDK) synth --quiet -c stage=$(STAGE) > /dev/null
-	$(PY) -m stacks.summary cdk.out
+	$(PY) -m tools.summary cdk.out
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -75,7 +75,7 @@ train-local: setup
 	$(PY) -m training_image.local_run --out build/local-run
 
 audit: setup audit-setup
-	$(PY) -m stacks.audit
+	$(PY) -m tools.audit
 
 bench: setup
 	$(PY) benchmarks/validate_dataset.py

@@ -36,9 +36,9 @@ import json, resource, sys, time
 mode, path, model, ctype = sys.argv[1:5]
 if mode != "bare":  # imports (botocore via the S3 reader) are not per-line work: before the clock
     sys.path.insert(0, sys.argv[5])
-    from lambdas.core.registry import CustomizationType, get_model
-    from lambdas.core.sources import LocalFile
-    from lambdas.core.validation import validate_dataset
+    from bedrock_pipeline.registry import CustomizationType, get_model
+    from bedrock_pipeline.sources import LocalFile
+    from bedrock_pipeline.validation import validate_dataset
 start = time.perf_counter()
 if mode == "bare":
     records = 0

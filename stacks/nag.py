@@ -122,7 +122,7 @@ LAMBDA_BASIC_EXECUTION = (
 def acknowledge_cdk_providers(app: App) -> None:
     """CDK's own custom-resource providers (``Custom::*CustomResourceProvider``, e.g. the one
     ``restrict_default_security_group`` creates). Their resources are plain ``CfnResource``
-    objects that cdk-nag's rules do not inspect; ``stacks.audit`` checks the templates and asks
+    objects that cdk-nag's rules do not inspect; ``tools.audit`` checks the templates and asks
     for these acknowledgments."""
     for construct in app.node.find_all():
         if construct.node.id.startswith("Custom::") and construct.node.id.endswith(

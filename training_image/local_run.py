@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from lambdas.core.import_check import check_directory
+from bedrock_pipeline.import_check import check_directory
 from training_image.tiny import jsonl_texts, train_tokenizer, write_base_model
 from training_image.trainer import __main__ as container_entry
 

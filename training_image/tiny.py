@@ -24,7 +24,7 @@ from transformers import (
     Qwen2Config,
 )
 
-from lambdas.core.formats import iter_jsonl, to_conversation
+from bedrock_pipeline.formats import iter_jsonl, to_conversation
 from training_image.trainer.chat import LLAMA3_TEMPLATE
 
 BOS, EOS, EOT, PAD = (

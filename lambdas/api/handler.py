@@ -18,9 +18,9 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from bedrock_pipeline.api_request import ApiFailure
+from bedrock_pipeline.contract import ErrorCode, Route
 from lambdas.api import runs
-from lambdas.api.contract import ErrorCode, Route
-from lambdas.api.request import ApiFailure
 
 logger = Logger(service="trigger-api")
 tracer = Tracer(service="trigger-api")

@@ -18,11 +18,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdas.api.contract import ErrorCode, RunStatus
-from lambdas.api.request import ApiFailure, FieldProblem, json_body, list_query, run_spec
-from lambdas.core.model_spec import Trainer
-from lambdas.core.retry import Backoff, call_with_retry, error_code, is_retryable
-from lambdas.core.run_spec import RunSpec, execution_name, inference_model_id
+from bedrock_pipeline.api_request import ApiFailure, FieldProblem, json_body, list_query, run_spec
+from bedrock_pipeline.aws.retry import Backoff, call_with_retry, error_code, is_retryable
+from bedrock_pipeline.contract import ErrorCode, RunStatus
+from bedrock_pipeline.model_spec import Trainer
+from bedrock_pipeline.run_spec import RunSpec, execution_name, inference_model_id
 
 # The error recorded on executions stopped through the API (DescribeExecution ``error``).
 STOP_ERROR = "RunCancelled"

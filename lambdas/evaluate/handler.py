@@ -64,7 +64,7 @@ def _s3() -> Any:
 
 @cache
 def _runtime(timeout_s: float) -> Any:
-    # Our own retry (lambdas.core.retry) owns backoff; botocore's would multiply the attempts.
+    # Our own retry (bedrock_pipeline.aws.retry) owns backoff; botocore's would multiply attempts.
     config = Config(read_timeout=timeout_s, connect_timeout=10, retries={"max_attempts": 1})
     return boto3.client("bedrock-runtime", config=config)
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdas.core.formats import Turn
-from lambdas.core.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, error_code
+from bedrock_pipeline.aws.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, error_code
+from bedrock_pipeline.formats import Turn
 from lambdas.evaluate.config import Inference, ModelSpec
 
 # A model Converse cannot serve answers ValidationException "This action doesn't support the

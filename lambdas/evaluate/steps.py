@@ -7,10 +7,10 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from lambdas.core.evalset import EvalRecord
-from lambdas.core.metrics import Prediction
-from lambdas.core.promotion import decide
-from lambdas.core.report import build_report, render_files
+from bedrock_pipeline.evalset import EvalRecord
+from bedrock_pipeline.metrics import Prediction
+from bedrock_pipeline.promotion import decide
+from bedrock_pipeline.report import build_report, render_files
 from lambdas.evaluate import store
 from lambdas.evaluate.config import Batch, EvaluationConfig, ModelSpec
 from lambdas.evaluate.invoke import Answer, Invoker, build_prompt

@@ -17,9 +17,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdas.core.evalset import EvalRecord, iter_eval_records, load_eval_records
-from lambdas.core.formats import FormatError, iter_jsonl
-from lambdas.core.retry import call_with_retry, error_code
+from bedrock_pipeline.aws.retry import call_with_retry, error_code
+from bedrock_pipeline.evalset import EvalRecord, iter_eval_records, load_eval_records
+from bedrock_pipeline.formats import FormatError, iter_jsonl
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from lambdas.core.retry import error_code, is_retryable
+from bedrock_pipeline.aws.retry import error_code, is_retryable
 
 
 class WorkflowError(Exception):

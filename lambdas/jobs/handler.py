@@ -26,7 +26,7 @@ from lambdas.jobs.settings import Settings
 logger = Logger(service="jobs")
 tracer = Tracer(service="jobs")
 metrics = Metrics(service="jobs")
-# lambdas.core.retry owns backoff; botocore's own retries would multiply the attempts.
+# bedrock_pipeline.aws.retry owns backoff; botocore's own retries would multiply the attempts.
 _CONFIG = Config(
     retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=30
 )

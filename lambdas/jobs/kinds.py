@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdas.core.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, error_code
+from bedrock_pipeline.aws.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, error_code
 from lambdas.jobs.errors import translate
 
 # Tests shorten the backoff; the Lambda keeps the default.

@@ -1,7 +1,7 @@
 """The create-requests of the four job kinds, built from the prepared run state.
 
 Pure: no AWS calls. Every request carries the run's derived name and idempotency token
-(``lambdas.core.run_spec.names_for``), the project's network and model key, and the run's tags.
+(``bedrock_pipeline.run_spec.names_for``), the project's network and model key, and the run's tags.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lambdas.core.training_contract import (
+from bedrock_pipeline.training_contract import (
     CHANNEL_BASE_MODEL,
     CHANNEL_TRAIN,
     CHANNEL_VALIDATION,

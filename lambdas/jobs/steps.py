@@ -15,9 +15,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdas.core.import_check import check_s3_prefix
-from lambdas.core.retry import call_with_retry, error_code, is_retryable
-from lambdas.core.run_spec import RunSpecError, inference_model_id, names_for, parse_run_spec
+from bedrock_pipeline.aws.import_check import check_s3_prefix
+from bedrock_pipeline.aws.retry import call_with_retry, error_code, is_retryable
+from bedrock_pipeline.run_spec import RunSpecError, inference_model_id, names_for, parse_run_spec
 from lambdas.jobs import clock, requests
 from lambdas.jobs.errors import (
     ImportNotReady,

@@ -25,7 +25,7 @@ tracer = Tracer(service="notify")
 metrics = Metrics(service="notify")
 
 
-# lambdas.core.retry owns backoff; botocore's own retries would multiply the attempts.
+# bedrock_pipeline.aws.retry owns backoff; botocore's own retries would multiply the attempts.
 _CONFIG = Config(
     retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=30
 )

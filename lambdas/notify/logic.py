@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from lambdas.core.retry import call_with_retry
+from bedrock_pipeline.aws.retry import call_with_retry
 
 SOURCE = "bedrock-customization-pipeline"
 # outcome -> EventBridge detail-type (rules match on these; keep them stable).

@@ -13,12 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lambdas.core.model_spec import CustomizationType, Trainer
-from lambdas.core.registry import UnknownModelError, get_model
-from lambdas.core.retry import call_with_retry
-from lambdas.core.sources import S3Object
-from lambdas.core.validation import validate_dataset
-from lambdas.core.validation_report import Report
+from bedrock_pipeline.aws.retry import call_with_retry
+from bedrock_pipeline.aws.s3 import S3Object
+from bedrock_pipeline.model_spec import CustomizationType, Trainer
+from bedrock_pipeline.registry import UnknownModelError, get_model
+from bedrock_pipeline.validation import validate_dataset
+from bedrock_pipeline.validation_report import Report
 
 MESSAGE_LINES = 10  # issue lines in the error message; the report holds the rest
 MESSAGE_LINE_CHARS = 400  # Step Functions keeps 32 KB of a cause; stay far below it

@@ -23,8 +23,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.api.contract import OUTPUT_API_KEY_ID, OUTPUT_API_URL, STAGE_NAME, Route
-from lambdas.core.run_spec import api_gateway_schema
+from bedrock_pipeline.contract import OUTPUT_API_KEY_ID, OUTPUT_API_URL, STAGE_NAME, Route
+from bedrock_pipeline.run_spec import api_gateway_schema
 from stacks.config import StageConfig
 from stacks.constructs.api_firewall import ApiFirewall
 from stacks.constructs.api_formats import ACCESS_LOG_FORMAT, GATEWAY_ERRORS
@@ -208,7 +208,7 @@ class TriggerApi(Construct):
             rest_api_id=self.api.rest_api_id,
             name="RunDocument",
             content_type="application/json",
-            description="The run document (lambdas/core/run_spec.py), as JSON schema draft 4",
+            description="The run document (bedrock_pipeline/run_spec.py), as JSON schema draft 4",
             schema=api_gateway_schema(),
         )
         # A deployment snapshots the models: a changed schema must make a new deployment.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import aws_apigateway as apigw
 
-from lambdas.api.contract import ErrorCode
+from bedrock_pipeline.contract import ErrorCode
 
 # One JSON object per request. Quoted numbers keep the format valid when a value is "-".
 ACCESS_LOG_FORMAT = {

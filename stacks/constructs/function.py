@@ -1,6 +1,7 @@
 """One Lambda function of the pipeline, with the project's secure defaults in one place.
 
-Every function: the latest Python runtime on arm64, the ``lambdas`` package as code and the
+Every function: the latest Python runtime on arm64, the ``lambdas`` and ``bedrock_pipeline``
+packages as code and the
 pinned runtime dependencies as a layer, in the isolated subnets behind the workload security
 group, X-Ray tracing, a KMS-encrypted log group with retention, KMS-encrypted environment, an
 encrypted dead-letter queue, reserved concurrency, and its own role whose policy names resources.
@@ -13,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import BundlingOptions, DockerImage, Duration, ILocalBundling, RemovalPolicy, Stack
+from aws_cdk import (
+    AssetHashType,
+    BundlingOptions,
+    DockerImage,
+    Duration,
+    ILocalBundling,
+    RemovalPolicy,
+    Stack,
+)
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -26,6 +35,7 @@ from stacks.nag import acknowledge_function
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = ROOT / "lambdas"
+DOMAIN_DIR = ROOT / "bedrock_pipeline"
 LAYER_DIR = ROOT / "build" / "lambda-deps"
 # The latest Python runtime (cdk-nag L1); the code is tested on 3.11, the oldest we support.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -34,22 +44,28 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 
 @jsii.implements(ILocalBundling)
 class _CopyPackage:
-    """Copies ``lambdas/`` into the asset as a package, so handlers import ``lambdas.core...``
-    exactly as tests do. Runs locally: synthesis needs no Docker."""
+    """Copies ``lambdas/`` (the handlers) and ``bedrock_pipeline/`` (the domain, without the
+    client) into the asset as packages, so handlers import exactly as tests do. Runs locally:
+    synthesis needs no Docker."""
 
     def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt")
+        out = Path(output_dir)
+        shutil.copytree(LAMBDAS_DIR, out / "lambdas", ignore=ignore, dirs_exist_ok=True)
         shutil.copytree(
-            LAMBDAS_DIR,
-            Path(output_dir) / "lambdas",
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt"),
+            DOMAIN_DIR,
+            out / "bedrock_pipeline",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "client"),
             dirs_exist_ok=True,
         )
         return True
 
 
 def lambda_code() -> lambda_.Code:
+    # OUTPUT: the hash covers both packages as bundled, so a change to either redeploys.
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR),
+        asset_hash_type=AssetHashType.OUTPUT,
         bundling=BundlingOptions(
             image=DockerImage.from_registry("unused-local-bundling"), local=_CopyPackage()
         ),

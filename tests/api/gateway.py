@@ -26,7 +26,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from lambdas.api.contract import API_KEY_HEADER, STAGE_NAME, Route
+from bedrock_pipeline.contract import API_KEY_HEADER, STAGE_NAME, Route
 from lambdas.api.handler import dispatch
 
 REGION = "us-east-1"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from lambdas.api.contract import OUTPUT_API_KEY_ID, OUTPUT_API_URL, STAGE_NAME
-from lambdas.core.run_spec import api_gateway_schema
+from bedrock_pipeline.contract import OUTPUT_API_KEY_ID, OUTPUT_API_URL, STAGE_NAME
+from bedrock_pipeline.run_spec import api_gateway_schema
 from stacks.config import StageConfig, load_stage
 from tests.api.harness import synthesize_api
 

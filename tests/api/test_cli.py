@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from client.cli import main
-from client.commands.runs import Progress
-from client.models import Run
+from bedrock_pipeline.client.cli import main
+from bedrock_pipeline.client.commands.runs import Progress
+from bedrock_pipeline.client.models import Run
 from tests.api.conftest import (
     API_KEY,
     KEY_ID,

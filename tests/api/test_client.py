@@ -12,8 +12,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from client.api import Client, ConfigurationError, WaitSchedule, resolve_from_stack
-from client.models import (
+from bedrock_pipeline.aws.retry import Backoff
+from bedrock_pipeline.client.api import Client, ConfigurationError, WaitSchedule, resolve_from_stack
+from bedrock_pipeline.client.models import (
     AccessDeniedError,
     BadRequestError,
     ConflictError,
@@ -23,7 +24,6 @@ from client.models import (
     TransportError,
     WaitTimeoutError,
 )
-from lambdas.core.retry import Backoff
 from tests.api.conftest import (
     API_KEY,
     KEY_ID,

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from bedrock_pipeline.aws.retry import Backoff
+from bedrock_pipeline.contract import Route
+from bedrock_pipeline.run_spec import RunSpec
 from lambdas.api import handler as api_handler
 from lambdas.api import runs
-from lambdas.api.contract import Route
-from lambdas.core.retry import Backoff
-from lambdas.core.run_spec import RunSpec
 from tests.api.conftest import (
     StepFunctions,
     bedrock_doc,

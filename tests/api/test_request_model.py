@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft4Validator
 
-from lambdas.api.request import ApiFailure, run_spec
-from lambdas.core.run_spec import api_gateway_schema
+from bedrock_pipeline.api_request import ApiFailure, run_spec
+from bedrock_pipeline.run_spec import api_gateway_schema
 from tests.api.conftest import bedrock_doc, container_doc, import_doc
 
 VALIDATOR = Draft4Validator(api_gateway_schema())

@@ -1,6 +1,6 @@
 """A minimal PNG reader for the tests: checks signature and CRCs, returns RGB rows.
 
-Independent of lambdas.core.png so that a wrong encoder cannot pass by its own decoder.
+Independent of bedrock_pipeline.png so that a wrong encoder cannot pass by its own decoder.
 """
 
 from __future__ import annotations

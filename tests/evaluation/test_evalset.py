@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from lambdas.core.evalset import iter_eval_records
-from lambdas.core.formats import FormatError
+from bedrock_pipeline.evalset import iter_eval_records
+from bedrock_pipeline.formats import FormatError
 
 GOOD = b'{"prompt": "q1", "completion": "a1"}\n{"prompt": "q2", "completion": "a2"}\n'
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from client.cli import main
+from bedrock_pipeline.client.cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "example-evaluation"
 REGENERATE = (

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.formats import Turn
-from lambdas.core.retry import Backoff
+from bedrock_pipeline.aws.retry import Backoff
+from bedrock_pipeline.formats import Turn
 from lambdas.evaluate.config import Inference, ModelSpec
 from lambdas.evaluate.invoke import Invoker, build_prompt, parse_invoke
 from tests.evaluation.conftest import FakeRuntime, client_error

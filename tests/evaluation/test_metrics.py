@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambdas.core.metrics import (
+from bedrock_pipeline.metrics import (
     Prediction,
     aggregate_model,
     compare,

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from lambdas.core.numeric import find_numbers, numeric_match, numeric_reference
+from bedrock_pipeline.numeric import find_numbers, numeric_match, numeric_reference
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from lambdas.core import bitmap_font, chart
-from lambdas.core.metrics import Prediction
-from lambdas.core.png import Canvas
-from lambdas.core.promotion import decide
-from lambdas.core.report import build_report, render_files, render_markdown
+from bedrock_pipeline import bitmap_font, chart
+from bedrock_pipeline.metrics import Prediction
+from bedrock_pipeline.png import Canvas
+from bedrock_pipeline.promotion import decide
+from bedrock_pipeline.report import build_report, render_files, render_markdown
 from tests.evaluation.pngread import pixel, read_png
 
 REFS = [["Paris"], ["1,234"], ["the Eiffel Tower"], ["blue"]]

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from client.cli import main
-from lambdas.core.metrics import Prediction
-from lambdas.core.report import build_report, render_files
+from bedrock_pipeline.client.cli import main
+from bedrock_pipeline.metrics import Prediction
+from bedrock_pipeline.report import build_report, render_files
 from tests.evaluation.conftest import TEST_RECORDS, jsonl
 
 CUSTOM = ["Paris", "1234", "Eiffel Tower", "blue", "12.5"]

@@ -9,8 +9,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from lambdas.core.formats import FormatError
-from lambdas.core.retry import Backoff
+from bedrock_pipeline.aws.retry import Backoff
+from bedrock_pipeline.formats import FormatError
 from lambdas.evaluate import steps, store
 from lambdas.evaluate.config import Batch
 from lambdas.evaluate.invoke import Invoker

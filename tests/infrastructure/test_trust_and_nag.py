@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.summary import NAG_PACK_PREFIXES, read_acknowledgments
 from tests.conftest import Assembly, synthesize
+from tools.summary import NAG_PACK_PREFIXES, read_acknowledgments
 
 # Services whose trust needs no source condition: Lambda functions and the Step Functions
 # state machine are invoked by this account's own resources only.

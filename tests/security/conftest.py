@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from stacks.audit.report import StageReport, stage_report
-from stacks.audit.tools import ToolFinding, run_cfn_lint, run_checkov
 from stacks.config import stage_names
 from tests.conftest import Assembly, synthesize
+from tools.audit.report import StageReport, stage_report
+from tools.audit.tools import ToolFinding, run_cfn_lint, run_checkov
 
 CANARY = "canary.template.json"
 

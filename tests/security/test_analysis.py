@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from stacks.audit.assembly import CloudAssembly, StackArtifact
-from stacks.audit.iam import iam_matrix
-from stacks.audit.inventory import encryption, exposure
-from stacks.audit.readme import BEGIN, END, security_section, update_readme
-from stacks.audit.refs import flatten
-from stacks.audit.report import StackReport, StageReport, gate_failures
-from stacks.audit.tools import NO_REASON, ToolFinding
+from tools.audit.assembly import CloudAssembly, StackArtifact
+from tools.audit.iam import iam_matrix
+from tools.audit.inventory import encryption, exposure
+from tools.audit.readme import BEGIN, END, security_section, update_readme
+from tools.audit.refs import flatten
+from tools.audit.report import StackReport, StageReport, gate_failures
+from tools.audit.tools import NO_REASON, ToolFinding
 
 ROLE: dict[str, Any] = {
     "Type": "AWS::IAM::Role",

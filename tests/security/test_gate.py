@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from stacks.audit.readme import render_readme, security_section
-from stacks.audit.report import StageReport, gate_failures
-from stacks.audit.tools import NO_REASON, ToolFinding
 from stacks.checkov_skips import CHECKOV_SKIPS
 from tests.security.conftest import CANARY
+from tools.audit.readme import render_readme, security_section
+from tools.audit.report import StageReport, gate_failures
+from tools.audit.tools import NO_REASON, ToolFinding
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_REASON = 40  # characters: a reason a reviewer can check names what and why

@@ -19,10 +19,10 @@ import pytest
 
 from lambdas.jobs import requests
 from lambdas.jobs.settings import Settings
-from stacks.audit.assembly import CloudAssembly, StackArtifact, load_assembly
-from stacks.audit.iam import iam_matrix
-from stacks.audit.refs import as_list, flatten, target
 from tests.conftest import Assembly
+from tools.audit.assembly import CloudAssembly, StackArtifact, load_assembly
+from tools.audit.iam import iam_matrix
+from tools.audit.refs import as_list, flatten, target
 
 CREATE_ACTIONS = {
     "bedrock:CreateModelCustomizationJob": "bedrock.amazonaws.com",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.formats import FormatError, to_conversation
+from bedrock_pipeline.formats import FormatError, to_conversation
 from tests.training.conftest import write_channel
 from training_image.trainer.chat import (
     CHATML_TEMPLATE,

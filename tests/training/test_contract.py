@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.core.training_contract import (
+from bedrock_pipeline.training_contract import (
     TrainConfig,
     metric_definitions,
     metric_line,

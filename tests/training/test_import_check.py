@@ -12,10 +12,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from client.cli import main as cli
-from client.commands.check_import import run
-from lambdas.core.import_check import check_directory, check_import, check_s3_prefix
-from lambdas.core.registry import IMPORT
+from bedrock_pipeline.aws.import_check import check_s3_prefix
+from bedrock_pipeline.client.cli import main as cli
+from bedrock_pipeline.client.commands.check_import import run
+from bedrock_pipeline.import_check import check_directory, check_import
+from bedrock_pipeline.registry import IMPORT
 
 GOOD_FILES = {
     "config.json": 700,

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM
 
-from lambdas.core.formats import to_conversation
+from bedrock_pipeline.formats import to_conversation
 from tests.training.conftest import sample_records
 from training_image.trainer.attention import PACKED
 from training_image.trainer.chat import IGNORE, Example, encode

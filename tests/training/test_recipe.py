@@ -11,8 +11,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from client.cli import main as cli
-from lambdas.core.training_contract import parse_metric_line
+from bedrock_pipeline.client.cli import main as cli
+from bedrock_pipeline.training_contract import parse_metric_line
 from tests.training.conftest import RunJob
 from training_image.trainer import checkpoint
 

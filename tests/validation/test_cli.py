@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from client.cli import main
+from bedrock_pipeline.client.cli import main
 
 DATA = Path(__file__).parent / "data"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.registry import CustomizationType, get_model
-from lambdas.core.sources import LocalFile
-from lambdas.core.validation import validate_dataset
-from lambdas.core.validation_report import Report
+from bedrock_pipeline.registry import CustomizationType, get_model
+from bedrock_pipeline.sources import LocalFile
+from bedrock_pipeline.validation import validate_dataset
+from bedrock_pipeline.validation_report import Report
 from tests.validation.data import build_corpus
 
 DATA = Path(__file__).parent / "data"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.formats import (
+from bedrock_pipeline.formats import (
     Conversation,
     DatasetFormat,
     FormatError,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.core.hyperparameters import resolve_hyperparameters
-from lambdas.core.registry import get_model
+from bedrock_pipeline.hyperparameters import resolve_hyperparameters
+from bedrock_pipeline.registry import get_model
 
 HAIKU = get_model("anthropic.claude-3-haiku-20240307-v1:0:200k")
 LLAMA = get_model("meta.llama3-1-8b-instruct-v1:0:128k")
@@ -60,9 +60,9 @@ def test_every_problem_is_reported() -> None:
 def test_container_knobs_come_from_the_container_config_model() -> None:
     """Every knob the container accepts validates here, non-numeric ones included; what it
     rejects is rejected here with the same allowed range, before any instance is paid for."""
-    from lambdas.core import training_contract
-    from lambdas.core.hyperparameters import resolve_hyperparameters
-    from lambdas.core.registry import get_model
+    from bedrock_pipeline import training_contract
+    from bedrock_pipeline.hyperparameters import resolve_hyperparameters
+    from bedrock_pipeline.registry import get_model
 
     model = get_model("container/llama3")
     given = {"method": "full", "packing": False, "loraTargetModules": ["q_proj", "v_proj"],

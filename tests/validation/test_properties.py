@@ -10,11 +10,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lambdas.core.format_fastpath import record_texts
-from lambdas.core.formats import DatasetFormat, FormatError, to_conversation
-from lambdas.core.registry import CustomizationType, get_model
-from lambdas.core.sources import LocalFile
-from lambdas.core.validation import validate_dataset
+from bedrock_pipeline.format_fastpath import record_texts
+from bedrock_pipeline.formats import DatasetFormat, FormatError, to_conversation
+from bedrock_pipeline.registry import CustomizationType, get_model
+from bedrock_pipeline.sources import LocalFile
+from bedrock_pipeline.validation import validate_dataset
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 text = st.text(min_size=1, max_size=40).filter(lambda s: not s.isspace())

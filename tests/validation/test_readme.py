@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lambdas.core.validation_report import CODES
+from bedrock_pipeline.validation_report import CODES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 
-from lambdas.core.formats import DatasetFormat
-from lambdas.core.registry import (
+from bedrock_pipeline.formats import DatasetFormat
+from bedrock_pipeline.registry import (
     IMPORT,
     IMPORT_ARCHITECTURES,
     MODELS,
@@ -36,7 +36,7 @@ def test_unknown_model_lists_allowed_ids_and_pickles() -> None:
 
 @pytest.mark.parametrize("spec", MODELS.values(), ids=list(MODELS))
 def test_every_row_is_coherent(spec: object) -> None:
-    from lambdas.core.model_spec import ModelSpec
+    from bedrock_pipeline.model_spec import ModelSpec
 
     assert isinstance(spec, ModelSpec)
     assert spec.customizations and spec.hyperparameters

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ResponseStreamingError
 
-from lambdas.core.sources import LocalFile, S3Object, parse_s3_uri, source_for
+from bedrock_pipeline.aws.s3 import S3Object, source_for
+from bedrock_pipeline.sources import LocalFile, parse_s3_uri
 
 
 class _FlakyBody:

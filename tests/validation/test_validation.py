@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from lambdas.core import scanner
-from lambdas.core.digests import DigestIndex
-from lambdas.core.registry import CustomizationType, Trainer, get_model
-from lambdas.core.scanner import estimate_tokens
-from lambdas.core.sources import LocalFile
-from lambdas.core.validation import validate_dataset
-from lambdas.core.validation_report import Report, TokenStats
+from bedrock_pipeline import scanner
+from bedrock_pipeline.digests import DigestIndex
+from bedrock_pipeline.registry import CustomizationType, Trainer, get_model
+from bedrock_pipeline.scanner import estimate_tokens
+from bedrock_pipeline.sources import LocalFile
+from bedrock_pipeline.validation import validate_dataset
+from bedrock_pipeline.validation_report import Report, TokenStats
 
 HAIKU = get_model("anthropic.claude-3-haiku-20240307-v1:0:200k")
 LLAMA31 = get_model("meta.llama3-1-8b-instruct-v1:0:128k")

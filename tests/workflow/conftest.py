@@ -20,7 +20,7 @@ import pytest
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from lambdas.core.retry import Backoff
+from bedrock_pipeline.aws.retry import Backoff
 from tests.conftest import Assembly
 from tests.workflow.emulator import REGION, AwsEmulator
 from tests.workflow.harness import MotoDeployment
@@ -115,7 +115,7 @@ class Workflow:
         return f"s3://{bucket or self.training_bucket}/{key}"
 
     def start(self, document: dict[str, Any], name: str | None = None) -> str:
-        from lambdas.core.run_spec import execution_name
+        from bedrock_pipeline.run_spec import execution_name
 
         return str(
             self.sfn.start_execution(

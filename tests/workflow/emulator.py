@@ -33,7 +33,7 @@ from typing import Any
 
 from botocore.client import BaseClient
 
-from lambdas.core.registry import IMPORT
+from bedrock_pipeline.registry import IMPORT
 from tests.workflow.emulated_bedrock import (
     ACCOUNT,
     REGION,

@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
-from lambdas.core.retry import Backoff
-from lambdas.core.run_spec import RunSpecError, names_for
+from bedrock_pipeline.aws.retry import Backoff
+from bedrock_pipeline.run_spec import RunSpecError, names_for
 from lambdas.jobs import kinds, steps
 from lambdas.jobs.errors import AwsThrottled, JobRequestRejected, translate
 from lambdas.jobs.settings import Settings

@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from lambdas.core.run_spec import (
+from bedrock_pipeline.run_spec import (
     RunSpecError,
     api_gateway_schema,
     execution_name,

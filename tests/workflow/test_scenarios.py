@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.core.run_spec import names_for
+from bedrock_pipeline.run_spec import names_for
 from tests.workflow.conftest import Workflow
 from tests.workflow.runs import (
     HAIKU,

@@ -15,7 +15,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lambdas.core.formats import Conversation
+from bedrock_pipeline.formats import Conversation
 
 IGNORE = -100
 

@@ -1,9 +1,10 @@
 """The container's view of its hyperparameters: the table itself lives in
-`lambdas.core.training_contract` (shared with the workflow); this adds what needs the cluster."""
+`bedrock_pipeline.training_contract` (shared with the workflow); this adds what needs the
+cluster."""
 
 from __future__ import annotations
 
-from lambdas.core.training_contract import (
+from bedrock_pipeline.training_contract import (
     ALL_LINEAR,
     HyperparameterError,
     TrainConfig,

@@ -1,6 +1,6 @@
 """Read a SageMaker data channel (JSONL files in any Bedrock format) into tokenized examples.
 
-Parsing is `lambdas.core.formats` only: the container accepts exactly what the dataset
+Parsing is `bedrock_pipeline.formats` only: the container accepts exactly what the dataset
 validator accepts and reports errors the same way (PATH:LINE: CODE: message).
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from lambdas.core.formats import (
+from bedrock_pipeline.formats import (
     Conversation,
     DatasetFormat,
     FormatError,

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lambdas.core.training_contract import CHANNEL_BASE_MODEL, CHANNEL_TRAIN, CHANNEL_VALIDATION
+from bedrock_pipeline.training_contract import CHANNEL_BASE_MODEL, CHANNEL_TRAIN, CHANNEL_VALIDATION
 
 OPT_ML = Path("/opt/ml")
 MASTER_PORT = 29500

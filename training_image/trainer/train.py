@@ -17,8 +17,8 @@ import torch
 import torch.distributed as dist
 from transformers import AutoTokenizer
 
-from lambdas.core.import_check import check_directory
-from lambdas.core.training_contract import metric_line
+from bedrock_pipeline.import_check import check_directory
+from bedrock_pipeline.training_contract import metric_line
 from training_image.trainer import checkpoint, runtime
 from training_image.trainer.attention import resolve_backend
 from training_image.trainer.chat import ensure_chat_template

@@ -1,0 +1,60 @@
+"""`bedrock-pipeline check-import`: is a model directory ready for Bedrock Custom Model Import?
+
+    bedrock-pipeline check-import DIR|s3://BUCKET/PREFIX [--format text|json]
+
+Checks the architecture, required and tokenizer files, safetensors weights (< 200 GB), context
+length and dtype from the listing and config.json alone: no weights are read or downloaded.
+Exit codes: 0 ready, 1 not ready (reasons printed), 2 usage error (no such directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from typing import Any, TextIO
+
+from bedrock_pipeline.aws.import_check import check_s3_prefix
+from bedrock_pipeline.import_check import check_directory
+
+EXIT_READY, EXIT_NOT_READY, EXIT_USAGE = 0, 1, 2
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check-import",
+        help="check that a model directory or S3 prefix can be imported into Bedrock",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("location", metavar="DIR", help="local directory or s3://bucket/prefix")
+    parser.add_argument("--format", choices=["text", "json"], default="text", dest="output")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, s3: Any = None) -> int:
+    out = out or sys.stdout
+    if args.location.startswith("s3://"):
+        if s3 is None:
+            import boto3  # only for S3: local checks need no AWS configuration
+
+            s3 = boto3.client("s3")
+        try:
+            result = check_s3_prefix(s3, args.location)
+        except ValueError as exc:
+            print(f"bedrock-pipeline check-import: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    elif not os.path.isdir(args.location):
+        print(
+            f"bedrock-pipeline check-import: error: no such directory: {args.location}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    else:
+        result = check_directory(args.location)
+    if args.output == "json":
+        print(json.dumps(asdict(result), indent=2), file=out)
+    else:
+        print(result.summary(), file=out)
+    return EXIT_READY if result.ready else EXIT_NOT_READY

@@ -1,0 +1,244 @@
+"""The per-line loop of the dataset validator: parse, check and forget each record.
+
+Kept apart from the orchestration (bedrock_pipeline.validation) because it is the hot path: locals
+instead of attribute lookups, one `json.loads`, hand-written dict checks, a character count and
+one BLAKE2b digest per line. A rule that fails raises `_Reject` (free on the happy path in
+Python 3.11) so the loop body stays short.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from bedrock_pipeline.digests import DigestIndex, record_digest
+from bedrock_pipeline.format_fastpath import record_texts
+from bedrock_pipeline.formats import (
+    Conversation,
+    DatasetFormat,
+    FormatCode,
+    FormatError,
+    detect_format,
+    parse_line,
+    to_conversation,
+)
+from bedrock_pipeline.model_spec import DatasetLimits, ModelSpec, TokenEstimator
+from bedrock_pipeline.sources import DataSource, parse_s3_uri
+from bedrock_pipeline.validation_report import FileStats, Issue, IssueLog, TokenStats
+
+# No model accepts a record near this size (32K tokens at most, images by reference), so a
+# longer line is reported and skipped without being held in memory.
+MAX_LINE_BYTES = 16 << 20
+DEADLINE_CHECK_EVERY = 4096  # lines between clock reads
+_MISMATCH_HINTS = (FormatCode.UNKNOWN_FIELD, FormatCode.MISSING_FIELD, FormatCode.UNKNOWN_FORMAT)
+
+
+def estimate_tokens(texts: list[str], estimator: TokenEstimator) -> int:
+    """The registry's estimator over a record's texts (one text per turn, plus the system)."""
+    overhead = estimator.turn_overhead * len(texts)
+    chars = sum(map(len, texts))
+    if all(map(str.isascii, texts)):
+        return -int(-chars // estimator.chars_per_token) + overhead
+    other = chars - sum(len(t.encode("ascii", "ignore")) for t in texts)
+    return -int(-(chars - other) // estimator.chars_per_token) + other + overhead
+
+
+class _Reject(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
+
+
+def _image_uris(record: Mapping[str, Any]) -> list[str]:
+    return [
+        block["image"]["source"]["s3Location"]["uri"]
+        for message in record["messages"]
+        for block in message["content"]
+        if "image" in block
+    ]
+
+
+class Scanner:
+    """Checks the records of one (model, customization); state is shared across the files."""
+
+    def __init__(
+        self, model: ModelSpec, limits: DatasetLimits, log: IssueLog, deadline: float | None
+    ) -> None:
+        self.model, self.limits, self.log, self.deadline = model, limits, log, deadline
+        self.fmt: DatasetFormat | None = limits.formats[0] if len(limits.formats) == 1 else None
+        self.probabilistic = False
+
+    def _first_format(self, record: Any, path: str, line: int) -> Conversation:
+        """Several formats allowed (container): the file's first valid record fixes the format."""
+        fmt = detect_format(record)
+        if fmt not in self.limits.formats:
+            raise FormatError(path, line, FormatCode.UNKNOWN_FORMAT, "", "")
+        conv = to_conversation(record, fmt, require_answer=self.limits.require_answer)
+        self.fmt = fmt
+        return conv
+
+    def _format_error(self, err: FormatError, record: Any, path: str, line: int) -> None:
+        """Report `err`, or FORMAT_MISMATCH when the record is simply another format."""
+        if record is not None and err.code in _MISMATCH_HINTS:
+            try:
+                actual = detect_format(record)
+            except FormatError as unknown:  # matches no format at all: say so, list them
+                self.log.add(Issue(path, line, unknown.code, unknown.message, unknown.field))
+                return
+            if actual is not self.fmt:
+                expected = self.fmt or " or ".join(self.limits.formats)
+                message = (
+                    f"record is in '{actual}' format; {self.model.model_id} expects '{expected}'"
+                )
+                self.log.add(Issue(path, line, "FORMAT_MISMATCH", message))
+                return
+        self.log.add(Issue(path, line, err.code, err.message, err.field))
+
+    def _slow(self, record: Any, path: str, line: int, bucket: str | None) -> tuple[list[str], int]:
+        """The authoritative parse (raises FormatError) and the image rules; returns the texts."""
+        if self.fmt is None:
+            conv = self._first_format(record, path, line)
+        else:
+            conv = to_conversation(record, self.fmt, require_answer=self.limits.require_answer)
+        if conv.has_images:
+            limits, model_id = self.limits, self.model.model_id
+            if not limits.images:
+                raise _Reject("IMAGES_NOT_SUPPORTED", f"record has images; {model_id} is text-only")
+            if limits.images_in_dataset_bucket and bucket:
+                for uri in _image_uris(record):
+                    if parse_s3_uri(uri)[0] != bucket:
+                        raise _Reject(
+                            "IMAGE_BUCKET",
+                            f"image {uri} is outside the dataset's bucket s3://{bucket}; "
+                            f"{model_id} reads images only from there",
+                        )
+        texts = [t.text for t in conv.turns]
+        if conv.system:
+            texts.append(conv.system)
+        return texts, len(conv.turns)
+
+    def _rules(self, texts: list[str], turns: int) -> int:
+        """The model's record rules beyond the schema; returns the token estimate."""
+        limits, model_id = self.limits, self.model.model_id
+        if limits.single_turn and turns > 2:
+            raise _Reject(
+                "MULTI_TURN_NOT_SUPPORTED",
+                f"{turns} turns; {model_id} takes one user turn (and an optional "
+                "assistant turn) for this customization",
+            )
+        if limits.reserved_keywords:
+            self._reserved(texts, turns)
+        tokens = estimate_tokens(texts, self.model.estimator)
+        limit = limits.max_tokens_per_record
+        if limit is not None and tokens > limit:
+            raise _Reject(
+                "TOKEN_LIMIT",
+                f"about {tokens} tokens, {model_id} allows {limit} per record "
+                f"(estimate: {self.model.estimator.describe()})",
+            )
+        return tokens
+
+    def _reserved(self, texts: list[str], turns: int) -> None:
+        # The rule is about prompts: user turns (even positions: roles alternate from the
+        # user) and the system prompt (after the turns).
+        for i, text in enumerate(texts):
+            if i < turns and i % 2:
+                continue
+            for word in self.limits.reserved_keywords:
+                if word in text:
+                    where = "system prompt" if i == turns else f"turn {i + 1}"
+                    raise _Reject(
+                        "RESERVED_KEYWORD",
+                        f"{where} contains the reserved keyword {word!r}; {self.model.model_id} "
+                        f"fails on any of: {' '.join(self.limits.reserved_keywords)}",
+                    )
+
+    def scan(
+        self, source: DataSource, stats: FileStats, own: DigestIndex, train: DigestIndex | None
+    ) -> None:
+        """Read `source` to the end (or the deadline), filling `stats` and the issue log."""
+        path, log, deadline = source.name, self.log, self.deadline
+        bucket = parse_s3_uri(path)[0] if path.startswith("s3://") else None
+        require_answer = self.limits.require_answer
+        parse, fast, rules, digest_of = parse_line, record_texts, self._rules, record_digest
+        # Digest index and token histogram inlined: they run once per line.
+        exact, exact_get, room = own.exact, own.exact.get, own.exact_cap - len(own.exact)
+        hist, cap = stats.tokens.hist, TokenStats.CAP - 1
+        line = records = valid = nbytes = total_tokens = max_tokens = 0
+        with source.open() as stream:
+            readline = stream.readline
+            while raw := readline(MAX_LINE_BYTES):
+                line += 1
+                records += 1
+                nbytes += len(raw)
+                if raw[-1] != 10 and len(raw) == MAX_LINE_BYTES:
+                    nbytes += self._skip_rest(readline)
+                    message = (
+                        f"line over {MAX_LINE_BYTES >> 20} MiB; no model takes a record this big"
+                    )
+                    log.add(Issue(path, line, "RECORD_TOO_LARGE", message))
+                    continue
+                if (
+                    deadline is not None
+                    and line % DEADLINE_CHECK_EVERY == 0
+                    and time.monotonic() > deadline
+                ):
+                    message = (
+                        f"time ran out at line {line} (byte {nbytes}); the rest was not checked"
+                    )
+                    log.add(Issue(path, line, "VALIDATION_INCOMPLETE", message))
+                    break
+                if raw[-2:-1] == b"\r" or raw[-1] != 10:  # CRLF or the last line: same key as LF
+                    raw = raw.rstrip(b"\r\n") + b"\n"
+                record = None
+                try:
+                    record = parse(raw, path, line)
+                    got = fast(record, self.fmt, require_answer) if self.fmt else None
+                    texts, turns = got if got else self._slow(record, path, line, bucket)
+                    tokens = rules(texts, turns)
+                except FormatError as err:
+                    self._format_error(err, record, path, line)
+                    continue
+                except _Reject as rej:
+                    log.add(Issue(path, line, rej.code, rej.message))
+                    continue
+                key = digest_of(raw)
+                if train is not None:
+                    self._overlap(train.contains(key), path, line)
+                seen = exact_get(key)
+                if seen is None:
+                    if room > 0:
+                        exact[key] = line
+                        room -= 1
+                    elif own.add(key, line) is None:
+                        message = "probably the same record as an earlier line (Bloom filter)"
+                        log.add(Issue(path, line, "POSSIBLE_DUPLICATE", message))
+                else:
+                    log.add(Issue(path, line, "DUPLICATE_RECORD", f"same record as line {seen}"))
+                    continue
+                valid += 1
+                hist[tokens if tokens < cap else cap] += 1
+                total_tokens += tokens
+                if tokens > max_tokens:
+                    max_tokens = tokens
+        stats.bytes, stats.records, stats.valid_records = nbytes, records, valid
+        stats.tokens.finish(valid, total_tokens, max_tokens)
+        stats.format = str(self.fmt) if self.fmt else None
+        self.probabilistic |= own.probabilistic
+
+    def _overlap(self, first: int | None, path: str, line: int) -> None:
+        if first:
+            message = (
+                f"same record as training line {first}: validation loss would be on training data"
+            )
+            self.log.add(Issue(path, line, "TRAIN_VALIDATION_OVERLAP", message))
+        elif first is None:
+            message = "probably also in the training file (Bloom filter)"
+            self.log.add(Issue(path, line, "POSSIBLE_OVERLAP", message))
+
+    @staticmethod
+    def _skip_rest(readline: Any) -> int:
+        skipped = 0
+        while (more := readline(MAX_LINE_BYTES)) and more[-1] != 10:
+            skipped += len(more)
+        return skipped + len(more)

@@ -1,0 +1,174 @@
+"""Dataset and hyperparameter validation for one customization run: the report behind the
+validate step, `bedrock-pipeline validate-data` and the container's own pre-flight check.
+
+Streams each file once (bedrock_pipeline.scanner) in bounded memory, then applies the dataset-level
+rules of the registry row: record counts, file sizes, validation-set limits, train/validation
+overlap, and advice (dataset size, batch size). Nothing stops at the first error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from bedrock_pipeline.digests import DigestIndex
+from bedrock_pipeline.hyperparameters import resolve_hyperparameters
+from bedrock_pipeline.model_spec import CustomizationType, DatasetLimits, ModelSpec, Trainer
+from bedrock_pipeline.registry import RECOMMENDED_MIN_RECORDS, distillation_teachers
+from bedrock_pipeline.scanner import Scanner
+from bedrock_pipeline.sources import DataSource
+from bedrock_pipeline.validation_report import FileStats, Issue, IssueLog, Report
+
+DEFAULT_DIGEST_CAP = 1_000_000  # exact duplicate checks up to this many records per file
+
+
+def validate_dataset(
+    train: DataSource,
+    *,
+    model: ModelSpec,
+    customization: CustomizationType,
+    trainer: Trainer | None = None,
+    validation: DataSource | None = None,
+    hyperparameters: Mapping[str, object] | None = None,
+    teacher_id: str | None = None,
+    max_examples: int = 5,
+    deadline: float | None = None,
+    digest_cap: int = DEFAULT_DIGEST_CAP,
+) -> Report:
+    """Check the datasets and hyperparameters of one customization; bad data never raises.
+
+    `deadline` is a `time.monotonic()` value: past it reading stops and the report carries
+    VALIDATION_INCOMPLETE, an error, because an unchecked file must not start a paid job.
+    """
+    trainer = trainer or model.trainer
+    log = IssueLog(max_examples)
+    report = Report(model.model_id, str(customization), str(trainer), log)
+    report.token_estimator = model.estimator.describe()
+    report.hyperparameters, hp_issues = resolve_hyperparameters(model, hyperparameters)
+    for hp in hp_issues:
+        log.add(Issue("hyperParameters", 0, hp.code, hp.message, hp.key))
+    if trainer != model.trainer:
+        message = f"{model.model_id} is trained by '{model.trainer}', not '{trainer}'"
+        log.add(Issue("trainer", 0, "TRAINER_MISMATCH", message))
+    if teacher_id is not None:
+        teachers = distillation_teachers(model.model_id)
+        if teacher_id not in teachers:
+            allowed = ", ".join(teachers) or "none (not a distillation student)"
+            message = f"{teacher_id} cannot distil into {model.model_id}; teachers: {allowed}"
+            log.add(Issue("teacherModelId", 0, "UNSUPPORTED_TEACHER", message))
+    limits = model.limits(customization)
+    if limits is None:
+        supported = ", ".join(model.customizations)
+        message = f"{model.model_id} does not support {customization}; supported: {supported}"
+        log.add(Issue("customizationType", 0, "UNSUPPORTED_CUSTOMIZATION", message))
+        return report
+
+    scanner = Scanner(model, limits, log, deadline)
+    train_index = DigestIndex(exact_cap=digest_cap)
+    train_stats = _scan_file(scanner, train, "train", train_index, None, limits.max_train_bytes)
+    report.files.append(train_stats)
+    val_stats = None
+    if validation is not None:
+        val_index = DigestIndex(exact_cap=digest_cap)
+        max_bytes = limits.max_validation_bytes
+        val_stats = _scan_file(scanner, validation, "validation", val_index, train_index, max_bytes)
+        report.files.append(val_stats)
+    if scanner.probabilistic:
+        report.duplicate_check = f"exact for the first {digest_cap} records, Bloom filter after"
+    _check_counts(report, limits, train_stats, val_stats)
+    bad_keys = {hp.key for hp in hp_issues}
+    _advise(report, model, train_stats, val_stats, bad_keys)
+    return report
+
+
+# HeadObject errors carry the HTTP status as their code; say what it means for the user.
+_S3_ERRORS = {
+    "404": "no such object (NoSuchKey): check the URI",
+    "NoSuchKey": "no such object (NoSuchKey): check the URI",
+    "NoSuchBucket": "no such bucket: check the URI",
+    "403": "access denied: the role needs s3:GetObject (and kms:Decrypt for KMS objects)",
+    "AccessDenied": "access denied: the role needs s3:GetObject (and kms:Decrypt for KMS objects)",
+}
+
+
+def _unreadable(exc: Exception) -> str:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    if code is None:
+        return f"cannot read: {exc}"
+    return f"cannot read: {_S3_ERRORS.get(str(code), f'{code}: {exc}')}"
+
+
+def _scan_file(
+    scanner: Scanner,
+    source: DataSource,
+    role: Literal["train", "validation"],
+    own: DigestIndex,
+    train: DigestIndex | None,
+    max_bytes: int | None,
+) -> FileStats:
+    stats = FileStats(role, source.name)
+    log = scanner.log
+    try:
+        size = source.size()
+        if size is not None and max_bytes is not None and size > max_bytes:
+            message = (
+                f"{size} bytes; {scanner.model.model_id} takes a {role} file of at most {max_bytes}"
+            )
+            log.add(Issue(source.name, 0, "FILE_TOO_LARGE", message))
+        scanner.scan(source, stats, own, train)
+    except Exception as exc:
+        # A missing file (OSError) or an S3 error left after retries (ClientError: NoSuchKey,
+        # AccessDenied) is a finding about the input; anything else is a bug and surfaces.
+        if not isinstance(exc, OSError) and not hasattr(exc, "response"):
+            raise
+        log.add(Issue(source.name, 0, "UNREADABLE", _unreadable(exc)))
+        return stats
+    if stats.records == 0:
+        log.add(Issue(source.name, 0, "EMPTY_FILE", f"the {role} file holds no records"))
+    return stats
+
+
+def _check_counts(
+    report: Report, limits: DatasetLimits, train: FileStats, val: FileStats | None
+) -> None:
+    log, model = report.log, report.model_id
+    least, most = limits.min_train_records, limits.max_train_records
+    if train.records and least and train.records < least:
+        message = f"{train.records} training records; {model} needs at least {least}"
+        log.add(Issue(train.path, 0, "TOO_FEW_RECORDS", message))
+    if most and train.records > most:
+        message = f"{train.records} training records; {model} takes at most {most}"
+        log.add(Issue(train.path, 0, "TOO_MANY_RECORDS", message))
+    most = limits.max_validation_records
+    if val is not None and most and val.records > most:
+        message = f"{val.records} validation records; {model} takes at most {most}"
+        log.add(Issue(val.path, 0, "TOO_MANY_RECORDS", message))
+    total, most = train.records + (val.records if val else 0), limits.max_total_records
+    # Without a validation file the total is the training count: report it once.
+    if most and total > most and (val is not None or not limits.max_train_records):
+        message = f"{total} training + validation records; {model} takes at most {most} in all"
+        log.add(Issue(val.path if val else train.path, 0, "TOO_MANY_TOTAL_RECORDS", message))
+
+
+def _advise(
+    report: Report, model: ModelSpec, train: FileStats, val: FileStats | None, bad_keys: set[str]
+) -> None:
+    log, hp = report.log, report.hyperparameters
+    if 0 < train.valid_records < RECOMMENDED_MIN_RECORDS:
+        message = (
+            f"{train.valid_records} valid records; fewer than {RECOMMENDED_MIN_RECORDS} rarely "
+            "teach a new skill (format or tone can still be learned)"
+        )
+        log.add(Issue(train.path, 0, "SMALL_DATASET", message))
+    if val is None and "earlyStoppingPatience" in hp:
+        message = "no validation file: early stopping and validation loss need one"
+        log.add(Issue(train.path, 0, "NO_VALIDATION_DATA", message))
+    report.estimated_training_tokens = train.tokens.total * int(hp.get("epochCount", "1"))
+    guide = model.batch_size_guide
+    if guide is not None and train.records:
+        low, high = guide.recommend(train.records)
+        report.recommended_batch_size = (low, high)
+        batch = int(hp["batchSize"])
+        if "batchSize" not in bad_keys and not low <= batch <= high:
+            message = f"batchSize={batch}; {low}-{high} is advised for {train.records} records"
+            log.add(Issue("hyperParameters", 0, "BATCH_SIZE_NOT_RECOMMENDED", message, "batchSize"))
