@@ -93,7 +93,10 @@ def test_packed_gradients_equal_document_gradients(
     for name in ("model.layers.0.self_attn.q_proj.weight", "lm_head.weight", "model.norm.weight"):
         got = model.lm.get_parameter(name).grad
         want = oracle.get_parameter(name).grad
-        assert torch.allclose(got, want, rtol=1e-4, atol=1e-6), name
+        # fp32 sums in another order: error relative to the gradient's scale, not per element
+        # (an element near zero carries the rounding of its whole row's sum).
+        scale = want.abs().max()
+        assert (got - want).abs().max() <= 1e-5 * scale, name
 
 
 def test_cross_contamination_would_be_caught(
