@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, BinaryIO, Literal
 
+from bedrock_pipeline.patterns import S3_OBJECT_URI
+
 CONVERSE_SCHEMA_VERSION = "bedrock-conversation-2024"
 IMAGE_FORMATS: frozenset[str] = frozenset({"png", "jpeg", "gif", "webp"})
 ROLES: frozenset[str] = frozenset({"user", "assistant"})
-# S3 bucket naming rules (3-63 chars, lowercase, digits, dots, hyphens) + a non-empty key.
-_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S.*$")
+_S3_URI = re.compile(S3_OBJECT_URI)
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 

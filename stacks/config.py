@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bedrock_pipeline.poll_schedule import PollSchedule
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy), by the names of
@@ -29,26 +31,6 @@ LOG_RETENTION_NAMES: dict[int, str] = {
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PollSchedule(_Frozen):
-    """Wait-loop schedule for long jobs (lambdas/jobs/schedule.py): each wait is ``growth`` times
-    the job's age so far, from ``initial_s`` up to ``max_s``. Polls grow with the logarithm of the
-    duration; a finished job is noticed at most ``growth`` x its age (or ``max_s``) late."""
-
-    initial_s: int = Field(60, ge=0, le=3600)
-    growth: float = Field(0.25, gt=0, le=1)
-    max_s: int = Field(1800, ge=0, le=86400)
-    # Step Functions STANDARD executions may run up to one year; a job has at most this long.
-    timeout_s: int = Field(7 * 86400, ge=60, le=30 * 86400)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> PollSchedule:
-        if self.max_s < self.initial_s:
-            raise ValueError(
-                f"poll.max_s ({self.max_s}) must be >= poll.initial_s ({self.initial_s})"
-            )
-        return self
 
 
 class ApiConfig(_Frozen):

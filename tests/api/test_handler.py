@@ -31,6 +31,7 @@ def call(
     run_name: str | None = None,
     query: dict[str, str] | None = None,
     body: Any = None,
+    allowed_base_models: tuple[str, ...] = (),
 ) -> tuple[int, dict[str, Any]]:
     event = {
         "resource": str(resource),
@@ -41,7 +42,12 @@ def call(
         "isBase64Encoded": False,
         "requestContext": {"requestId": "r1", "identity": {"userArn": "arn:aws:iam::1:user/ana"}},
     }
-    response = api_handler.dispatch(event, sfn=sfn.client, state_machine_arn=sfn.state_machine_arn)
+    response = api_handler.dispatch(
+        event,
+        sfn=sfn.client,
+        state_machine_arn=sfn.state_machine_arn,
+        allowed_base_models=allowed_base_models,
+    )
     assert response["headers"]["content-type"] == "application/json"
     return response["statusCode"], json.loads(response["body"])
 
@@ -279,6 +285,7 @@ def test_unexpected_errors_are_500_without_details(monkeypatch):
 def test_lambda_entry_point(stepfunctions, monkeypatch):
     monkeypatch.setenv("STATE_MACHINE_ARN", stepfunctions.state_machine_arn)
     api_handler._sfn.cache_clear()
+    api_handler._environment.cache_clear()
     name = unique("lambda")
 
     class Context:
@@ -291,17 +298,17 @@ def test_lambda_entry_point(stepfunctions, monkeypatch):
     assert json.loads(response["body"])["runName"] == name
 
 
-def test_base_models_outside_the_stage_list_are_refused(stepfunctions, monkeypatch):
-    monkeypatch.setenv(
-        "ALLOWED_BASE_MODELS", "amazon.titan-text-lite-v1:0:4k,meta.llama3-2-1b-instruct-v1:0:128k"
-    )
+def test_base_models_outside_the_stage_list_are_refused(stepfunctions):
+    allowed = ("amazon.titan-text-lite-v1:0:4k", "meta.llama3-2-1b-instruct-v1:0:128k")
     ok = bedrock_doc(unique("allowed"))
-    assert call(stepfunctions, "POST", Route.RUNS, body=ok)[0] == 201
+    assert call(stepfunctions, "POST", Route.RUNS, body=ok, allowed_base_models=allowed)[0] == 201
     refused = bedrock_doc(unique("refused"), baseModelId="meta.llama3-1-70b-instruct-v1:0:128k")
-    status, body = call(stepfunctions, "POST", Route.RUNS, body=refused)
+    status, body = call(
+        stepfunctions, "POST", Route.RUNS, body=refused, allowed_base_models=allowed
+    )
     assert status == 400 and [f["field"] for f in body["fields"]] == ["baseModelId"]
     assert "titan-text-lite" in body["fields"][0]["message"]
     assert executions_named(stepfunctions, refused["runName"]) == []
     # Container and import runs name their own weights: the stage's list does not apply.
     own = {**import_doc(unique("own")), "baseModelId": "meta.llama3-1-70b-instruct-v1:0:128k"}
-    assert call(stepfunctions, "POST", Route.RUNS, body=own)[0] == 201
+    assert call(stepfunctions, "POST", Route.RUNS, body=own, allowed_base_models=allowed)[0] == 201

@@ -20,13 +20,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bedrock_pipeline import patterns
 from bedrock_pipeline.evalset import load_eval_records
 from bedrock_pipeline.formats import FormatError, iter_jsonl
 from bedrock_pipeline.metrics import Prediction
 from bedrock_pipeline.promotion import DEFAULT_MAX_ERROR_RATE, decide
 from bedrock_pipeline.report import build_report, render_files
 
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+MODEL_NAME = re.compile(patterns.MODEL_NAME)
 PREDICTION_KEYS = frozenset({"output", "outputTokens", "latencyMs", "error"})
 
 
