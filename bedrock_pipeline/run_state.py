@@ -2,7 +2,8 @@
 
 One JSON object travels through the state machine. ``prepare`` (the job driver's first action)
 returns a ``PreparedRun``; the state machine then stores each step's result at a fixed path
-(``contract.StatePath``), which makes the state a ``RunState``:
+(``contract.StatePath``), which makes the state a ``RunState`` (the job driver checks the state
+it receives against it):
 
     run          the run document, normalized (``RunSpec.workflow_input()``)
     context      the execution's name and start time (ISO 8601)
@@ -105,6 +106,21 @@ class PreparedRun(_State):
     flags: RunFlags
     requests: StepRequests
     jobs: dict[str, JobRecord] = Field(default_factory=dict)
+
+
+class ModelToEvaluate(_State):
+    custom_model_id: str  # provisioned model ARN or imported model ARN
+
+
+class RunState(PreparedRun):
+    """The run state as the steps after ``prepare`` receive it: the prepared run plus the
+    results stored so far (each absent until its step has run)."""
+
+    validation: dict[str, Any] | None = None  # the validate step's result
+    model: ModelToEvaluate | None = None
+    evaluation: dict[str, Any] | None = None  # config, plan, report
+    release: dict[str, Any] | None = None  # {"deleted": ARN | None}
+    outcome: str | None = None  # contract.Outcome
 
 
 class ExecutionStatusChange(BaseModel):

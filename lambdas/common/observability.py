@@ -30,4 +30,6 @@ def instrument(handler: Handler) -> Handler:
     """The decorators of a Lambda entry point, always in the same order."""
     logged = logger.inject_lambda_context(log_event=False, clear_state=True)(handler)
     traced = tracer.capture_lambda_handler(logged)
-    return cast(Handler, metrics.log_metrics(traced))
+    instrumented = metrics.log_metrics(traced)
+    instrumented.__instrumented__ = handler  # type: ignore[attr-defined]
+    return cast(Handler, instrumented)

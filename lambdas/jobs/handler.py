@@ -19,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bedrock_pipeline.contract import JobsAction
+from bedrock_pipeline.run_state import RunState
 from lambdas.common.clients import OWN_RETRIES, client
 from lambdas.common.observability import instrument, logger, metrics
 from lambdas.jobs import steps
@@ -42,6 +43,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(action=action, kind=kind)
     if action == JobsAction.PREPARE:
         return steps.prepare(event["document"], event.get("context") or {}, _environment())
+    if action in (JobsAction.START, JobsAction.POLL, JobsAction.RELEASE):
+        # The state the workflow built: a shape error fails here, naming the key.
+        RunState.model_validate(event["state"])
     if action == JobsAction.START:
         record = steps.start(str(kind), event["state"], _clients(), _environment())
         metrics.add_metric(

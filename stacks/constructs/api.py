@@ -42,6 +42,13 @@ from stacks.nag import acknowledge, acknowledge_compliance, acknowledge_wildcard
 
 
 class TriggerApi(Construct):
+    """The IAM-authorized REST API and its handler function (``lambdas.api``).
+
+    ``config``: the stage (``api``: endpoint type, throttle rate in requests per second and
+    burst, daily quota per key, allowed accounts, WAF); ``state_machine``: the workflow the API
+    starts, reads and stops; ``layer``, ``network``, ``key``, ``log_retention`` and
+    ``removal_policy`` as for every ``PipelineFunction`` (also the access and execution logs')."""
+
     def __init__(
         self,
         scope: Construct,

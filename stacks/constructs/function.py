@@ -99,8 +99,15 @@ class DependenciesLayer(Construct):
 
 
 class PipelineFunction(Construct):
-    """A function with the project's defaults. ``handler`` is a dotted path under ``lambdas``,
-    e.g. ``lambdas.validate.handler.handler``."""
+    """A function with the project's defaults.
+
+    ``handler``: a dotted path under ``lambdas`` (``lambdas.validate.handler.handler``);
+    ``service_name``: its ``POWERTOOLS_SERVICE_NAME`` (``contract.Service``); ``environment``:
+    the handler's variables (``contract.*Env``), added to Powertools' own; ``timeout``: default
+    1 minute; ``memory_size``: MB, default 512 (Lambda allows 128-10240); ``reserved_concurrency``:
+    concurrent executions reserved (and allowed) for the function; ``key``: encrypts the
+    environment, the log group and the dead-letter queue; ``log_retention`` and
+    ``removal_policy`` (default RETAIN): the log group's and the queue's."""
 
     def __init__(
         self,

@@ -22,6 +22,10 @@ UNCAUGHT_STATUSES = ["ABORTED", "TIMED_OUT"]
 
 
 class RunNotifications(Construct):
+    """The run topic (encrypted with ``key``; an email subscription when ``email`` is set,
+    default none), its undelivered-messages queue and the EventBridge dead-letter queue
+    (``removal_policy`` for both queues)."""
+
     def __init__(
         self,
         scope: Construct,

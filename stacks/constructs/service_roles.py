@@ -89,7 +89,11 @@ def _describe_network(stack: Stack) -> iam.PolicyStatement:
 
 
 class ServiceRoles(Construct):
-    """``customization``, ``model_import`` (Bedrock) and ``training`` (SageMaker) roles."""
+    """``customization``, ``model_import`` (Bedrock) and ``training`` (SageMaker) roles.
+
+    Their jobs run in ``subnets`` behind ``security_group``; they read ``training_data`` and
+    write under runs/ of ``artifacts`` (import only reads), through S3 with ``data_key``, and
+    encrypt models with ``model_key``."""
 
     def __init__(
         self,

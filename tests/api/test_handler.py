@@ -298,6 +298,24 @@ def test_lambda_entry_point(stepfunctions, monkeypatch):
     assert json.loads(response["body"])["runName"] == name
 
 
+def test_the_entry_point_reads_the_stage_base_models_from_its_environment(
+    stepfunctions, monkeypatch
+):
+    monkeypatch.setenv("STATE_MACHINE_ARN", stepfunctions.state_machine_arn)
+    monkeypatch.setenv("ALLOWED_BASE_MODELS", "amazon.titan-text-lite-v1:0:4k")
+    api_handler._sfn.cache_clear()
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "api", 256, "req-2"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
+
+    refused = bedrock_doc(unique("env"), baseModelId="meta.llama3-1-70b-instruct-v1:0:128k")
+    event = {"resource": Route.RUNS, "httpMethod": "POST", "body": json.dumps(refused)}
+    response = api_handler.handler(event, Context())
+    assert response["statusCode"] == 400
+    assert "titan-text-lite" in json.loads(response["body"])["fields"][0]["message"]
+
+
 def test_base_models_outside_the_stage_list_are_refused(stepfunctions):
     allowed = ("amazon.titan-text-lite-v1:0:4k", "meta.llama3-2-1b-instruct-v1:0:128k")
     ok = bedrock_doc(unique("allowed"))
