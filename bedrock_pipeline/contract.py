@@ -169,6 +169,14 @@ class Outcome(StrEnum):
     FAILED = "FAILED"
 
 
+class StepError(StrEnum):
+    """Errors the state machine names: Step Functions names a Lambda error by the exception's
+    class name (``lambdas.jobs.errors``, ``lambdas.validate.logic``)."""
+
+    AWS_THROTTLED = "AwsThrottled"  # retried later by the state machine
+    DATASET_INVALID = "DatasetValidationError"  # the run's Fail state when validation fails
+
+
 class JobKind(StrEnum):
     """The four long jobs; each has its record at ``StatePath.job(kind)``."""
 

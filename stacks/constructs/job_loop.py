@@ -20,11 +20,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from bedrock_pipeline.contract import JobsAction, StatePath
+from bedrock_pipeline.contract import JobsAction, StatePath, StepError
 
 # Typed errors the job driver raises after its own retries are spent (lambdas.jobs.errors),
 # plus Lambda's throttle when the reserved concurrency is busy: worth a later attempt.
-RETRYABLE_ERRORS = ["AwsThrottled", "Lambda.TooManyRequestsException"]
+RETRYABLE_ERRORS = [StepError.AWS_THROTTLED.value, "Lambda.TooManyRequestsException"]
 
 
 def lambda_step(

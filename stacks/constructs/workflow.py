@@ -25,7 +25,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from bedrock_pipeline.contract import EvaluateAction, JobKind, JobsAction, Outcome, StatePath
+from bedrock_pipeline.contract import (
+    EvaluateAction,
+    JobKind,
+    JobsAction,
+    Outcome,
+    StatePath,
+    StepError,
+)
 from stacks.constructs.job_loop import JobLoop, lambda_step
 from stacks.constructs.secure_defaults import encrypted_log_group
 from stacks.nag import acknowledge_inline_policies, acknowledge_wildcard_resources
@@ -122,7 +129,7 @@ class CustomizationWorkflow(Construct):
             sfn.Fail(
                 self,
                 "Dataset invalid",
-                error="DatasetValidationError",
+                error=StepError.DATASET_INVALID.value,
                 cause="The validate step reported the dataset invalid; see validation.reportUri",
             ),
         )

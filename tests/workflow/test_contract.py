@@ -165,3 +165,11 @@ def test_one_parser_reads_the_execution_status_change(
     assert change is not None and change.status == "ABORTED"
     assert change.document == document and change.start_time == start
     assert ExecutionStatusChange.from_event({"action": "cleanup"}) is None
+
+
+def test_the_error_names_the_state_machine_branches_on_are_the_handlers_exceptions() -> None:
+    from lambdas.jobs.errors import AwsThrottled
+    from lambdas.validate.logic import DatasetValidationError
+
+    assert AwsThrottled.__name__ == contract.StepError.AWS_THROTTLED
+    assert DatasetValidationError.__name__ == contract.StepError.DATASET_INVALID
