@@ -139,6 +139,13 @@ def _check_counts(
     if most and train.records > most:
         message = f"{train.records} training records; {model} takes at most {most}"
         log.add(Issue(train.path, 0, "TOO_MANY_RECORDS", message))
+    if val is not None and not limits.validation_file:
+        message = f"{model} takes no validation dataset for this customization; remove it"
+        log.add(Issue(val.path, 0, "VALIDATION_NOT_SUPPORTED", message))
+    least = limits.min_validation_records
+    if val is not None and val.records and least and val.records < least:
+        message = f"{val.records} validation records; {model} needs at least {least}"
+        log.add(Issue(val.path, 0, "TOO_FEW_RECORDS", message))
     most = limits.max_validation_records
     if val is not None and most and val.records > most:
         message = f"{val.records} validation records; {model} takes at most {most}"
