@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bedrock_pipeline.format_base import (
@@ -68,7 +68,6 @@ class ConverseDialect:
     tools: bool = False
     max_system_blocks: int | None = None
     max_blocks_per_message: int | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)  # notes for the docs table
 
     @property
     def block_kinds(self) -> frozenset[str]:

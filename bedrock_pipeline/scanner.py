@@ -191,7 +191,7 @@ class Scanner:
         """Read `source` to the end (or the deadline), filling `stats` and the issue log."""
         path, log, deadline = source.name, self.log, self.deadline
         bucket = parse_s3_uri(path)[0] if path.startswith("s3://") else None
-        require_answer = self.limits.require_answer
+        require_answer, dialect = self.limits.require_answer, self.limits.converse
         parse, fast, rules, digest_of = parse_line, record_texts, self._rules, record_digest
         # Digest index and token histogram inlined: they run once per line.
         exact, exact_get, room = own.exact, own.exact.get, own.exact_cap - len(own.exact)
@@ -225,7 +225,7 @@ class Scanner:
                 record = None
                 try:
                     record = parse(raw, path, line)
-                    got = fast(record, self.fmt, require_answer) if self.fmt else None
+                    got = fast(record, self.fmt, require_answer, dialect) if self.fmt else None
                     texts, turns = got if got else self._slow(record, path, line, bucket)
                     tokens = rules(texts, turns)
                 except FormatError as err:

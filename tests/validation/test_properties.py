@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bedrock_pipeline.format_fastpath import record_texts
-from bedrock_pipeline.formats import DatasetFormat, FormatError, to_conversation
-from bedrock_pipeline.registry import CustomizationType, get_model
+from bedrock_pipeline.formats import DEFAULT_DIALECT, DatasetFormat, FormatError, to_conversation
+from bedrock_pipeline.registry import MODELS, CustomizationType, get_model
 from bedrock_pipeline.sources import LocalFile
 from bedrock_pipeline.validation import validate_dataset
 
@@ -186,16 +186,28 @@ def test_valid_files_always_pass_and_a_mutated_line_is_pinpointed(
     assert [(i.line, i.field) for i in report.issues("error")] == [(bad + 1, "completion")]
 
 
+# Every dialect of the registry, so a rule of one model cannot slip past the fast path.
+DIALECTS = sorted(
+    {lim.converse for spec in MODELS.values() for lim in spec.customizations.values()}
+    | {DEFAULT_DIALECT},
+    key=repr,
+)
+
+
 @SETTINGS
-@given(st.one_of(any_record.map(lambda c: (c[0], c[1], "valid")), mutated()), st.booleans())
+@given(
+    st.one_of(any_record.map(lambda c: (c[0], c[1], "valid")), mutated()),
+    st.booleans(),
+    st.sampled_from(DIALECTS),
+)
 def test_fast_path_never_disagrees_with_the_parser(
-    case: tuple[DatasetFormat, dict[str, Any], str], require_answer: bool
+    case: tuple[DatasetFormat, dict[str, Any], str], require_answer: bool, dialect: Any
 ) -> None:
     """The validator's accelerator only says "valid" where to_conversation does, same texts."""
     fmt, record, _ = case
-    fast = record_texts(record, fmt, require_answer)
+    fast = record_texts(record, fmt, require_answer, dialect)
     try:
-        conv = to_conversation(record, fmt, require_answer=require_answer)
+        conv = to_conversation(record, fmt, require_answer=require_answer, dialect=dialect)
     except FormatError:
         assert fast is None
         return
