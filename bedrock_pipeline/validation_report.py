@@ -87,6 +87,10 @@ CODES: dict[str, CodeInfo] = {
     "FILE_TOO_LARGE": CodeInfo("error", "file larger than the model's limit"),
     "TOO_FEW_RECORDS": CodeInfo("error", "fewer records in a file than the model's minimum"),
     "VALIDATION_NOT_SUPPORTED": CodeInfo("error", "validation file for a job that takes none"),
+    "LOG_RECORD_SKIPPED": CodeInfo(
+        "warning", "invocation log distillation cannot use (Bedrock drops it)"
+    ),
+    "TOO_MANY_LOGS": CodeInfo("warning", "more matching invocation logs than Bedrock uses"),
     "TOO_MANY_RECORDS": CodeInfo("error", "more records in a file than the model allows"),
     "TOO_MANY_TOTAL_RECORDS": CodeInfo("error", "training + validation records above the limit"),
     "VALIDATION_INCOMPLETE": CodeInfo("error", "time ran out before the whole file was read"),

@@ -34,7 +34,7 @@ from lambdas.jobs.settings import Settings
 CLOCK_SKEW_S = 300
 # The run document's fields the validate step reads (its ValidateEvent).
 VALIDATE_FIELDS = ("runName", "baseModelId", "customizationType", "trainer", "trainingDataUri",
-                   "validationDataUri", "teacherModelId")  # fmt: skip
+                   "validationDataUri", "teacherModelId", "invocationLogsConfig")  # fmt: skip
 BUILDERS: dict[str, Callable[[Mapping[str, Any], Settings], dict[str, Any]]] = {
     "customization": requests.customization,
     "training": requests.training,
