@@ -16,6 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bedrock_pipeline.converse_tools import (
+    RecordState,
+    only_in,
+    reasoning,
+    tool_config,
+    tool_result,
+    tool_use,
+)
 from bedrock_pipeline.format_base import (
     _MESSAGE_KEYS,
     CONVERSE_SCHEMA_VERSION,
@@ -86,18 +94,6 @@ _ALL_BLOCKS = frozenset(
 )
 
 
-class _Record:
-    """Per-record state: media counts and tool ids, for the rules that span blocks."""
-
-    def __init__(self, dialect: ConverseDialect) -> None:
-        self.dialect = dialect
-        self.media: dict[str, int] = {}
-        self.tool_names: frozenset[str] | None = None
-        self.tool_uses: set[str] = set()
-        self.tool_results: set[str] = set()
-        self.extra: list[str] = []
-
-
 def parse_converse(
     record: Mapping[str, Any], require_answer: bool, dialect: ConverseDialect = DEFAULT_DIALECT
 ) -> Conversation:
@@ -110,9 +106,9 @@ def parse_converse(
         allowed.add("toolConfig")
     _check_keys(record, frozenset(allowed), "")
     _schema_version(_require(record, "schemaVersion", "schemaVersion"), dialect)
-    state = _Record(dialect)
+    state = RecordState(dialect)
     if "toolConfig" in record:
-        state.tool_names = _tool_config(record["toolConfig"])
+        state.tool_names = tool_config(record["toolConfig"])
         state.extra.append(json.dumps(record["toolConfig"], ensure_ascii=False))
     system = _system(record["system"], dialect) if "system" in record else None
     turns = []
@@ -234,15 +230,9 @@ def _block_kind(block: Any, field: str, dialect: ConverseDialect) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _only(role: str, wanted: str, kind: str, field: str) -> None:
-    if role != wanted:
-        code = FormatCode.IMAGE_NOT_ALLOWED if kind == "image" else FormatCode.BLOCK_NOT_ALLOWED
-        raise _Bad(code, field, f"{field}: {kind} blocks are allowed only in {wanted} turns")
-
-
-def _media(state: _Record, value: Any, role: str, field: str, kind: str) -> None:
+def _media(state: RecordState, value: Any, role: str, field: str, kind: str) -> None:
     dialect = state.dialect
-    _only(role, "user", kind, field)
+    only_in(role, "user", kind, field)
     obj = _object(value, field)
     allowed_keys = {"format", "source"} | ({"name"} if kind == "document" else set())
     _check_keys(obj, frozenset(allowed_keys), field)
@@ -300,124 +290,11 @@ def _check_location(location: Mapping[str, Any], where: str, kind: str, nova_uri
         )
 
 
-def _reasoning(state: _Record, value: Any, role: str, field: str) -> None:
-    _only(role, "assistant", "reasoningContent", field)
-    obj = _object(value, field)
-    _check_keys(obj, frozenset({"reasoningText"}), field)
-    where = f"{field}.reasoningText"
-    reasoning = _object(_require(obj, "reasoningText", where), where)
-    _check_keys(reasoning, frozenset({"text", "signature"}), where)
-    state.extra.append(_text(_require(reasoning, "text", f"{where}.text"), f"{where}.text"))
-
-
-def _id(obj: Mapping[str, Any], field: str) -> str:
-    return _text(_require(obj, "toolUseId", f"{field}.toolUseId"), f"{field}.toolUseId")
-
-
-def _tool_use(state: _Record, value: Any, role: str, field: str) -> None:
-    _only(role, "assistant", "toolUse", field)
-    obj = _object(value, field)
-    _check_keys(obj, frozenset({"toolUseId", "name", "input"}), field)
-    use_id = _id(obj, field)
-    name = _text(_require(obj, "name", f"{field}.name"), f"{field}.name")
-    _object(_require(obj, "input", f"{field}.input"), f"{field}.input")
-    if state.tool_names is None or name not in state.tool_names:
-        known = _keys(state.tool_names) if state.tool_names else "none (no toolConfig)"
-        raise _Bad(
-            FormatCode.TOOL_USE, f"{field}.name",
-            f"tool {json.dumps(name)} is not in toolConfig.tools; tools: {known}",
-        )  # fmt: skip
-    if use_id in state.tool_uses:
-        raise _Bad(FormatCode.TOOL_USE, f"{field}.toolUseId", f"toolUseId {use_id!r} is used twice")
-    state.tool_uses.add(use_id)
-    state.extra.append(json.dumps(obj, ensure_ascii=False))
-
-
-def _tool_result(state: _Record, value: Any, role: str, field: str) -> None:
-    _only(role, "user", "toolResult", field)
-    obj = _object(value, field)
-    _check_keys(obj, frozenset({"toolUseId", "content", "status"}), field)
-    use_id = _id(obj, field)
-    if use_id not in state.tool_uses or use_id in state.tool_results:
-        raise _Bad(
-            FormatCode.TOOL_USE, f"{field}.toolUseId",
-            f"toolUseId {use_id!r} answers no earlier toolUse (or answers it twice)",
-        )  # fmt: skip
-    state.tool_results.add(use_id)
-    status = obj.get("status")
-    if status is not None and status not in ("success", "error"):
-        raise _Bad(
-            FormatCode.WRONG_TYPE,
-            f"{field}.status",
-            f"status {json.dumps(status)}; allowed: error, success",
-        )
-    content = _require(obj, "content", f"{field}.content")
-    if type(content) is not list or not content:
-        raise _Bad(
-            FormatCode.EMPTY_CONTENT,
-            f"{field}.content",
-            f"{field}.content must be a non-empty list",
-        )
-    for k, item in enumerate(content):
-        where = f"{field}.content[{k}]"
-        if type(item) is not dict or len(item) != 1 or not {"text", "json"} >= set(item):
-            raise _Bad(
-                FormatCode.INVALID_CONTENT_BLOCK,
-                where,
-                f"{where} must hold exactly one of json, text",
-            )
-        if "text" in item:
-            state.extra.append(_text(item["text"], f"{where}.text"))
-        else:
-            state.extra.append(
-                json.dumps(_object(item["json"], f"{where}.json"), ensure_ascii=False)
-            )
-
-
-def _tool_config(value: Any) -> frozenset[str]:
-    obj = _object(value, "toolConfig")
-    _check_keys(obj, frozenset({"tools", "toolChoice"}), "toolConfig")
-    tools = _require(obj, "tools", "toolConfig.tools")
-    if type(tools) is not list or not tools:
-        raise _Bad(
-            FormatCode.EMPTY_CONTENT,
-            "toolConfig.tools",
-            "toolConfig.tools must be a non-empty list",
-        )
-    names: set[str] = set()
-    for t, tool in enumerate(tools):
-        field = f"toolConfig.tools[{t}]"
-        _check_keys(_object(tool, field), frozenset({"toolSpec"}), field)
-        spec = _object(_require(tool, "toolSpec", f"{field}.toolSpec"), f"{field}.toolSpec")
-        field += ".toolSpec"
-        _check_keys(spec, frozenset({"name", "description", "inputSchema"}), field)
-        name = _text(_require(spec, "name", f"{field}.name"), f"{field}.name")
-        _text(_require(spec, "description", f"{field}.description"), f"{field}.description")
-        schema = _object(
-            _require(spec, "inputSchema", f"{field}.inputSchema"), f"{field}.inputSchema"
-        )
-        _check_keys(schema, frozenset({"json"}), f"{field}.inputSchema")
-        body = _object(
-            _require(schema, "json", f"{field}.inputSchema.json"), f"{field}.inputSchema.json"
-        )
-        if "type" not in body:
-            raise _Bad(
-                FormatCode.MISSING_FIELD, f"{field}.inputSchema.json.type",
-                f"{field}.inputSchema.json needs a JSON Schema 'type'",
-            )  # fmt: skip
-        if name in names:
-            raise _Bad(
-                FormatCode.TOOL_USE, f"{field}.name", f"tool {json.dumps(name)} is defined twice"
-            )
-        names.add(name)
-    return frozenset(names)
-
-
 _BLOCKS = {
     "image": lambda s, v, r, f: _media(s, v, r, f, "image"),
     "video": lambda s, v, r, f: _media(s, v, r, f, "video"),
     "document": lambda s, v, r, f: _media(s, v, r, f, "document"),
-    "reasoningContent": _reasoning,
-    "toolUse": _tool_use,
-    "toolResult": _tool_result,
+    "reasoningContent": reasoning,
+    "toolUse": tool_use,
+    "toolResult": tool_result,
 }
