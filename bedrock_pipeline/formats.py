@@ -8,8 +8,11 @@ files of up to 10 GB and must stay close to bare `json.loads` speed.
 Formats (user guide, "Prepare your training datasets", model-customization-prepare.html):
   messages                   Claude 3 Haiku   {"system"?, "messages": [{"role", "content": str}]}
   prompt-completion          Llama 3.1, Titan {"prompt": str, "completion": str}
-  bedrock-conversation-2024  Converse (Llama 3.2/3.3, Nova, distillation)
+  bedrock-conversation-2024  Converse (Llama 3.2/3.3, Nova, Nova 2, distillation): parsed by
+                             bedrock_pipeline.converse under the model's ConverseDialect
   input                      continued pre-training {"input": str}
+
+docs/validation.md lists every format, dialect and limit with its source page.
 """
 
 from __future__ import annotations
