@@ -8,6 +8,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bedrock_pipeline.formats import FormatError, to_conversation
 from bedrock_pipeline.registry import CustomizationType, get_model
@@ -134,3 +136,39 @@ def test_nova_1_takes_no_tools_or_reasoning() -> None:
 def test_reasoning_signature_is_allowed() -> None:
     record = _changed((M, 1, "content", 0, "reasoningContent", "reasoningText", "signature"), "sig")
     assert _nova2(record).uses_tools
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, child in items:
+        found += _paths(child, (*prefix, key))
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), JSON)
+def test_any_value_anywhere_is_a_verdict_never_a_crash(data: st.DataObject, value: Any) -> None:
+    """Every dialect's parser answers with a record or a FormatError, whatever the shape."""
+    path = data.draw(st.sampled_from(_paths(TOOLS)))
+    record = _changed(path, value)
+    dialect = data.draw(st.sampled_from([NOVA2.converse, NOVA_LITE.converse]))
+    try:
+        to_conversation(record, dialect=dialect)
+    except FormatError as err:
+        assert err.code and err.message
