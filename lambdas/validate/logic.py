@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bedrock_pipeline.aws.retry import call_with_retry
-from bedrock_pipeline.aws.s3 import S3Object
+from bedrock_pipeline.aws.s3 import S3Object, log_objects
 from bedrock_pipeline.model_spec import CustomizationType, Trainer
 from bedrock_pipeline.registry import UnknownModelError, get_model
 from bedrock_pipeline.validation import validate_dataset, validate_invocation_log_run
@@ -139,11 +139,3 @@ def _finish(
         "hyperParameters": report.hyperparameters,
         "summary": report.summary(),
     }
-
-
-def log_objects(prefix_uri: str, s3: Any) -> list[S3Object]:
-    """The gzip log files Bedrock delivered under the prefix, in key order."""
-    bucket, _, prefix = prefix_uri.removeprefix("s3://").partition("/")
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    keys = sorted(o["Key"] for page in pages for o in page.get("Contents", ()))
-    return [S3Object(f"s3://{bucket}/{k}", s3) for k in keys if k.endswith(".gz")]

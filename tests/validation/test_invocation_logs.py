@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bedrock_pipeline.client.cli import main
 from bedrock_pipeline.invocation_logs import matches, unusable
 from bedrock_pipeline.registry import get_model
 from bedrock_pipeline.sources import LocalFile
@@ -151,3 +152,21 @@ def test_validate_step_reads_the_log_prefix(s3: Any) -> None:  # noqa: F811
         run_validation(event, s3=s3, artifacts_bucket=ARTIFACTS)
     assert "s3://team-logs/AWSLogs/:0: TOO_FEW_RECORDS: 0 usable invocation logs" in str(err.value)
     assert BUCKET != "team-logs"
+
+
+def test_cli_validates_a_folder_of_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "AWSLogs" / "2026" / "11"
+    folder.mkdir(parents=True)
+    gz(folder / "a.json.gz", [log(i) for i in range(60)])
+    gz(folder / "b.json.gz", [log(i) for i in range(60, 100)] + [log(0, project="web")])
+    base = ["validate-data", str(tmp_path), "--invocation-logs"]
+    base += ["--base-model", NOVA_LITE.model_id, "--teacher-model", TEACHER]
+    assert main(base) == 0
+    assert "101 records (101 valid)" in capsys.readouterr().out
+    web = ["--request-metadata-filters", '{"equals": {"project": "web"}}']
+    assert main([*base, *web]) == 1
+    assert "TOO_FEW_RECORDS: 1 usable invocation logs" in capsys.readouterr().out
+    both = ["--request-metadata-filters", '{"equals": {"a": "1"}, "notEquals": {"b": "2"}}']
+    assert main([*base, *both]) == 2
+    assert "give exactly one of equals, notEquals, andAll, orAll" in capsys.readouterr().err
+    assert main([*base[:1], str(tmp_path / "none"), *base[2:]]) == 2
