@@ -41,6 +41,7 @@ from bedrock_pipeline.dataset_limits import llama_limits as _llama
 from bedrock_pipeline.dataset_limits import nova_limits as _nova
 from bedrock_pipeline.dataset_limits import titan_limits as _titan
 from bedrock_pipeline.formats import DatasetFormat
+from bedrock_pipeline.import_rules import IMPORT_RULES, WEIGHT_DTYPES, ArchitectureRule
 from bedrock_pipeline.model_spec import (
     BatchSizeGuide,
     CustomizationType,
@@ -56,7 +57,10 @@ from bedrock_pipeline.model_spec import (
 __all__ = [  # re-exported: callers import the types from the registry too
     "IMPORT",
     "IMPORT_ARCHITECTURES",
+    "IMPORT_RULES",
     "MODELS",
+    "WEIGHT_DTYPES",
+    "ArchitectureRule",
     "CustomizationType",
     "DatasetLimits",
     "HyperparameterSpec",
@@ -146,21 +150,8 @@ CONVERSE, MESSAGES, PC, INPUT = (
 # The Bedrock rows (dataset_limits.py): HAIKU_FT, _llama, _titan, _nova, NOVA2_FT,
 # SINGLE_TURN_DISTILLATION, NOVA_DISTIL. Custom Model Import and our container:
 IMPORT = ImportRequirements(
-    architectures=frozenset(
-        {
-            "LlamaForCausalLM",  # Llama 2, 3, 3.1, 3.2, 3.3
-            "MllamaForConditionalGeneration",  # Llama 3.2 vision
-            "MistralForCausalLM",
-            "MixtralForCausalLM",
-            "T5ForConditionalGeneration",  # Flan-T5
-            "GPTBigCodeForCausalLM",
-            "Qwen2ForCausalLM",  # Qwen2 and Qwen2.5
-            "Qwen2VLForConditionalGeneration",
-            "Qwen2_5_VLForConditionalGeneration",
-            "Qwen3ForCausalLM",
-            "Qwen3MoeForCausalLM",
-        }
-    ),
+    # [import] one rule per architecture (names, shapes, layers): bedrock_pipeline.import_rules
+    architectures=frozenset(IMPORT_RULES),
     regions=frozenset({"us-east-1", "us-east-2", "us-west-2", "eu-central-1"}),
     required_files=("config.json", "tokenizer_config.json"),
     tokenizer_files=("tokenizer.json", "tokenizer.model"),
