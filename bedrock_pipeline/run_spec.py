@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from bedrock_pipeline.model_spec import CustomizationType, Trainer
+from bedrock_pipeline.promotion import DecisionMetric
 
 S3_URI = r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?$"
 # Step Functions execution names: 1-80 characters; CloudWatch Logs (logging ALL) only accepts
@@ -121,6 +122,8 @@ class Evaluation(_Doc):
     inference: Inference = Inference()
     batch_size: Annotated[int, Field(ge=1, le=1000)] = 50
     concurrency: Annotated[int, Field(ge=1, le=32)] = 4
+    # The metric the promotion gate compares; absent: the stage's decision_metric.
+    decision_metric: DecisionMetric | None = None
 
 
 # CreateModelCustomizationJob, RequestMetadataFilters (botocore's bedrock service model): keys

@@ -67,6 +67,7 @@ def prepare(document: Any, context: Mapping[str, Any], settings: Settings) -> di
     evaluation: dict[str, Any] = {}
     if spec.evaluation is not None:
         evaluation = {
+            "decisionMetric": settings.DECISION_METRIC,  # the run document's choice wins
             **run["evaluation"],
             "runId": spec.run_name,
             "baseModelId": wanted,

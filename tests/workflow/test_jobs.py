@@ -114,6 +114,15 @@ def test_prepare_lays_out_flags_names_and_requests() -> None:
     evaluation = state["requests"]["evaluation"]
     assert evaluation["baseModelId"] == "anthropic.claude-3-haiku-20240307-v1:0"
     assert evaluation["minF1Gain"] == 0.02 and evaluation["runId"] == "r1"
+    assert evaluation["decisionMetric"] == "answerScore"  # the stage's default
+
+
+def test_the_run_document_chooses_the_decision_metric() -> None:
+    state = prepared(
+        provisionedThroughput={"modelUnits": 1},
+        evaluation={"testDataUri": "s3://data-bkt/e", "decisionMetric": "exactMatch"},
+    )
+    assert state["requests"]["evaluation"]["decisionMetric"] == "exactMatch"
 
 
 def test_prepare_gives_container_hyperparameters_to_the_validator() -> None:

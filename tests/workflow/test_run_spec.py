@@ -114,6 +114,13 @@ INVALID = [
         logs(invocationLogSource={"s3Uri": "s3://log-bucket/a b/"}),
         "invocationLogsConfig.invocationLogSource.s3Uri",
     ),
+    (
+        doc(
+            provisionedThroughput={"modelUnits": 1},
+            evaluation={**EVALUATION, "decisionMetric": "bleu"},
+        ),
+        "evaluation.decisionMetric",
+    ),
 ]
 
 
@@ -136,6 +143,10 @@ VALID = [
     doc(provisionedThroughput={"modelUnits": 1}, evaluation=EVALUATION),
     logs(),
     logs(usePromptResponse=False, requestMetadataFilters={"equals": {"project": "faq"}}),
+    doc(
+        provisionedThroughput={"modelUnits": 1},
+        evaluation={**EVALUATION, "decisionMetric": "numericMatch"},
+    ),
 ]
 
 
