@@ -8,12 +8,14 @@ Python 3.11) so the loop body stays short.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
 from bedrock_pipeline.converse import MEDIA_KINDS
 from bedrock_pipeline.digests import DigestIndex, record_digest
+from bedrock_pipeline.file_sniff import SNIFF_BYTES, oversize_first_line, sniff
 from bedrock_pipeline.format_fastpath import record_texts
 from bedrock_pipeline.formats import (
     Conversation,
@@ -185,10 +187,21 @@ class Scanner:
                         f"fails on any of: {' '.join(self.limits.reserved_keywords)}",
                     )
 
+    def _whole_file(self, stream: BinaryIO, path: str) -> bool:
+        """A file that is not JSON Lines at all: one issue at line 1, True (read no further)."""
+        head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]  # type: ignore[attr-defined]
+        # peek returns what one buffered read gave: less than asked means the whole file.
+        problem = sniff(head, complete=len(head) < SNIFF_BYTES)
+        if problem is not None:
+            self.log.add(Issue(path, 1, problem.code, problem.message))
+        return problem is not None
+
     def scan(
         self, source: DataSource, stats: FileStats, own: DigestIndex, train: DigestIndex | None
-    ) -> None:
-        """Read `source` to the end (or the deadline), filling `stats` and the issue log."""
+    ) -> bool:
+        """Read `source` to the end (or the deadline), filling `stats` and the issue log.
+
+        False when the file as a whole is not JSON Lines (reported once, at line 1)."""
         path, log, deadline = source.name, self.log, self.deadline
         bucket = parse_s3_uri(path)[0] if path.startswith("s3://") else None
         require_answer, dialect = self.limits.require_answer, self.limits.converse
@@ -197,13 +210,21 @@ class Scanner:
         exact, exact_get, room = own.exact, own.exact.get, own.exact_cap - len(own.exact)
         hist, cap = stats.tokens.hist, TokenStats.CAP - 1
         line = records = valid = nbytes = total_tokens = max_tokens = 0
-        with source.open() as stream:
+        with source.open() as opened:
+            # Sources give buffered streams; a bare one is wrapped so the head can be peeked.
+            stream = opened if hasattr(opened, "peek") else io.BufferedReader(opened)  # type: ignore[type-var]
+            if self._whole_file(stream, path):
+                return False
             readline = stream.readline
             while raw := readline(MAX_LINE_BYTES):
                 line += 1
                 records += 1
                 nbytes += len(raw)
                 if raw[-1] != 10 and len(raw) == MAX_LINE_BYTES:
+                    if line == 1:  # no line break at all so far: the file is one huge line
+                        problem = oversize_first_line(MAX_LINE_BYTES)
+                        log.add(Issue(path, 1, problem.code, problem.message))
+                        return False
                     nbytes += self._skip_rest(readline)
                     message = (
                         f"line over {MAX_LINE_BYTES >> 20} MiB; no model takes a record this big"
@@ -257,6 +278,7 @@ class Scanner:
         stats.tokens.finish(valid, total_tokens, max_tokens)
         stats.format = str(self.fmt) if self.fmt else None
         self.probabilistic |= own.probabilistic
+        return True
 
     def _overlap(self, first: int | None, path: str, line: int) -> None:
         if first:

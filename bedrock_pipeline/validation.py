@@ -147,7 +147,9 @@ def _scan_file(
                 f"{size} bytes; {scanner.model.model_id} takes a {role} file of at most {max_bytes}"
             )
             log.add(Issue(source.name, 0, "FILE_TOO_LARGE", message))
-        scanner.scan(source, stats, own, train)
+        if not scanner.scan(source, stats, own, train):
+            stats.bytes = size or 0
+            return stats  # not JSON Lines at all: said once at line 1, nothing else to add
     except Exception as exc:
         # A missing file (OSError) or an S3 error left after retries (ClientError: NoSuchKey,
         # AccessDenied) is a finding about the input; anything else is a bug and surfaces.

@@ -29,6 +29,9 @@ CODES: dict[str, CodeInfo] = {
     FormatCode.BLANK_LINE: CodeInfo("error", "empty line inside the file"),
     FormatCode.NOT_AN_OBJECT: CodeInfo("error", "line is JSON but not an object"),
     "RECORD_TOO_LARGE": CodeInfo("error", "line longer than any model accepts; skipped unread"),
+    "NOT_JSON_LINES": CodeInfo(
+        "error", "whole file is not JSON Lines (array, pretty-printed, CSV, archive, UTF-16)"
+    ),
     # Record schema (bedrock_pipeline.formats)
     FormatCode.UNKNOWN_FORMAT: CodeInfo("error", "keys match no dataset format"),
     "FORMAT_MISMATCH": CodeInfo("error", "record is another format than the model expects"),
