@@ -114,7 +114,8 @@ def check_import(
     weights = weight_files(files)
     total = sum(weights.values())
     context = _context(config) if config else None
-    architecture = ((config or {}).get("architectures") or [None])[0]
+    archs = (config or {}).get("architectures")
+    architecture = archs[0] if isinstance(archs, list) and archs else None
     if not weights and (odd := _not_a_model_folder(files)):
         return ImportCheck(False, (odd,), (), architecture, total, context)
     for name in IMPORT.required_files:
@@ -135,8 +136,7 @@ def check_import(
         if CONFIG in files:
             reasons.append(f"{CONFIG} is not a JSON object")
         return ImportCheck(False, tuple(reasons), (), architecture, total, context)
-    archs = config.get("architectures") or []
-    if len(archs) != 1 or architecture not in IMPORT_ARCHITECTURES:
+    if not isinstance(archs, list) or len(archs) != 1 or architecture not in IMPORT_ARCHITECTURES:
         reasons.append(
             f"architectures {archs} in {CONFIG}: need exactly one of "
             f"{', '.join(sorted(IMPORT_ARCHITECTURES))}"
