@@ -38,7 +38,7 @@ class ArchitectureRule:
     # (layer prefix with {i}, config key(s) holding the number of layers)
     layers: tuple[tuple[str, tuple[str, ...]], ...] = ()
     tensors: tuple[TensorRule, ...] = ()
-    embed: str | None = "model.embed_tokens.weight"
+    embed: str | None = "model.embed_tokens.weight"  # what a tied lm_head shares
     lm_head: str | None = "lm_head.weight"
     tie_default: bool = False  # the config class's default for tie_word_embeddings
     # Multimodal architectures: only the checks that hold for any layout (adapter keys,

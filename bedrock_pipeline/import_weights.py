@@ -184,13 +184,14 @@ def _check_names(
     if wrong:
         found.reasons.append(f"{len(wrong)} shapes disagree with config.json: {_some(wrong)}")
     for prefix, keys in rule.layers:
-        count = next((scope[k] for k in keys if isinstance(scope.get(k), int)), None)
+        key = next((k for k in keys if isinstance(scope.get(k), int)), keys[0])
+        count = scope.get(key) if isinstance(scope.get(key), int) else None
         layer = re.compile(re.escape(prefix).replace(r"\{i\}", r"(?P<i>\d+)"))
         indices = {int(m["i"]) for n in names if (m := layer.match(n))}
         if count is not None and indices != set(range(count)):
             found.reasons.append(
                 f"{len(indices)} layers under {prefix.replace('{i}', 'N')} (indices "
-                f"{_ranges(indices)}); config.json says {keys[0]} = {count}"
+                f"{_ranges(indices)}); config.json says {key} = {count}"
             )
             continue
         for r in rule.tensors:
@@ -216,9 +217,10 @@ def _check_head(
         return
     tied = scope.get("tie_word_embeddings", rule.tie_default)
     if not tied and rule.lm_head not in names:
+        shared = f" {rule.embed}" if rule.embed else " the embedding"
         found.reasons.append(
             f"no {rule.lm_head} and tie_word_embeddings is false in config.json: the output "
-            "layer is missing (save it, or set tie_word_embeddings if it shares the embedding)"
+            f"layer is missing (save it, or set tie_word_embeddings if it shares{shared})"
         )
 
 
