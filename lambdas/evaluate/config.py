@@ -57,7 +57,7 @@ class EvaluationConfig(_Frozen):
     batch_size: Annotated[int, Field(alias="batchSize", ge=1, le=1000)] = 50
     concurrency: Annotated[int, Field(ge=1, le=32)] = 4
     record_timeout_s: Annotated[float, Field(alias="recordTimeoutS", gt=0, le=600)] = 60.0
-    # The gain required of decision_metric (named for F1, the gate's first metric).
+    # The gain required of decision_metric, whichever it is (F1 only when it is "f1").
     min_f1_gain: Annotated[float, Field(alias="minF1Gain", ge=-1.0, le=1.0)] = 0.01
     decision_metric: Annotated[DecisionMetric, Field(alias="decisionMetric")] = "answerScore"
     max_error_rate: Annotated[float, Field(alias="maxErrorRate", ge=0.0, le=1.0)] = 0.05
