@@ -78,7 +78,7 @@ def jsonl(path: Path, rows: list[dict[str, Any]]) -> str:
     return str(path)
 
 
-def test_the_seen_case_promotes_the_candidate_that_is_right_by_value(
+def test_the_candidate_right_by_value_is_promoted_where_f1_ties(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     test = jsonl(tmp_path / "test.jsonl", [{"prompt": "x?", "completion": "1.0"},

@@ -78,7 +78,7 @@ def test_one_error_at_line_1_names_the_cause(
     assert cause in message and "one JSON object per line, UTF-8" in message
 
 
-def test_the_seen_case_json_array_gives_exactly_one_error(
+def test_a_pretty_printed_json_array_gives_exactly_one_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """120 prompt-completion records written as a pretty-printed JSON array (482 lines)."""
