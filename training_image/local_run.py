@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train-local: error: no such file: {missing[0]}", file=sys.stderr)
         return 2
     if not validate(args.train, args.validation, args.epochs):
-        print("train-local: error: the data is invalid (above); nothing was trained", file=sys.stderr)
+        message = "train-local: error: the data is invalid (above); nothing was trained"
+        print(message, file=sys.stderr)
         return 1
     started = time.perf_counter()
     env = prepare(args.out.resolve(), args.epochs, args.train, args.validation)
