@@ -1,6 +1,6 @@
 """`make synth`: synthesize one stage into ``cdk.out/<stage>/`` and touch nothing else.
 
-    python -m tools.synth STAGE [--out cdk.out] [--cdk node_modules/.bin/cdk]
+    python -m tools.synth STAGE [--out cdk.out] [--config-dir config] [--cdk node_modules/.bin/cdk]
 
 The stage file is checked first (``stacks.config.load_stage``: file, field, what is allowed;
 exit 2). The CDK CLI then synthesizes into a scratch folder beside the stage's; only a
@@ -18,22 +18,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stacks.config import StageConfigError, load_stage
+from stacks.config import CONFIG_DIR, StageConfigError, load_stage
 from tools.summary import main as summary
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def synthesize(stage: str, out: Path, cdk: str, context_file: Path) -> int:
+def synthesize(
+    stage: str, out: Path, cdk: str, context_file: Path, config_dir: Path = CONFIG_DIR
+) -> int:
     try:
-        load_stage(stage)
+        load_stage(stage, config_dir)
     except StageConfigError as exc:
         print("\n".join(f"synth: error: {line}" for line in str(exc).splitlines()), file=sys.stderr)
         return 2
+    out.mkdir(parents=True, exist_ok=True)
     final, scratch = out / stage, out / f".{stage}.partial"
     before = context_file.read_bytes() if context_file.is_file() else None
     shutil.rmtree(scratch, ignore_errors=True)
     command = [cdk, "synth", "--quiet", "-c", f"stage={stage}", "--output", str(scratch)]
+    if config_dir != CONFIG_DIR:
+        command += ["-c", f"config_dir={config_dir}"]
     code = subprocess.run(command, stdout=subprocess.DEVNULL, check=False).returncode
     if code != 0:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -60,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "cdk.out")
     parser.add_argument("--cdk", default=str(ROOT / "node_modules" / ".bin" / "cdk"))
     parser.add_argument("--context-file", type=Path, default=ROOT / "cdk.context.json")
+    parser.add_argument("--config-dir", type=Path, default=CONFIG_DIR)
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    return synthesize(args.stage, args.out, args.cdk, args.context_file)
+    return synthesize(args.stage, args.out, args.cdk, args.context_file, args.config_dir)
 
 
 if __name__ == "__main__":
