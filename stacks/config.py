@@ -9,6 +9,7 @@ construct or context lookup runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -61,6 +62,9 @@ class StageConfigError(ValueError):
 
     def __init__(self, path: Path, problems: list[tuple[str, str]]) -> None:
         self.path, self.problems = path, problems
+        # As the user would type it: relative to the working directory when inside it.
+        with contextlib.suppress(ValueError):
+            path = path.resolve().relative_to(Path.cwd())
         super().__init__(
             "\n".join(f"{path}: {f}: {m}" if f else f"{path}: {m}" for f, m in problems)
         )
@@ -231,7 +235,19 @@ def load_stage(name: str, config_dir: Path = CONFIG_DIR) -> StageConfig:
     try:
         return StageConfig.model_validate(document)
     except ValidationError as exc:
-        raise StageConfigError(path, _problems(exc)) from None
+        problems = _problems(exc)
+        # Another field failed first, so the model validator did not run: check the models too.
+        fields = document if isinstance(document, dict) else {}
+        region, models = fields.get("region"), fields.get("allowed_base_models")
+        if (
+            isinstance(region, str)
+            and isinstance(models, list)
+            and all(isinstance(m, str) for m in models)
+        ):
+            problems += [
+                p for p in model_region_problems(region, tuple(models)) if p not in problems
+            ]
+        raise StageConfigError(path, problems) from None
 
 
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:

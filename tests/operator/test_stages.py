@@ -104,7 +104,7 @@ def test_cdk_app_with_unknown_stage_is_one_line_no_jsii(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"error: {CONFIG_DIR / 'prdo.json'}: no such stage 'prdo' (did you mean 'prod'?); "
+        "error: config/prdo.json: no such stage 'prdo' (did you mean 'prod'?); "
         "available stages: dev, prod"
     ]
     assert list(tmp_path.iterdir()) == []
