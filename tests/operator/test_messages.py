@@ -55,7 +55,8 @@ def test_validate_data_s3_access_problem_is_exit_2_without_a_report(
         train="s3://data/train.jsonl", base_model="container/llama3", validation=None,
         customization_type="FINE_TUNING", trainer=None, teacher_model=None, hyperparameters=None,
         instance_type="ml.g5.2xlarge", instance_count=1, output="table", output_alias=None,
-        report_file=report, max_examples=5, profile=None,
+        report_file=report, max_examples=5, profile=None, invocation_logs=False,
+        request_metadata_filters=None,
     )  # fmt: skip
     with stubber:
         assert validate_data.run(args, s3=s3) == 2
