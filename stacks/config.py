@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from bedrock_pipeline.model_spec import did_you_mean
+from bedrock_pipeline.promotion import DecisionMetric
 from bedrock_pipeline.registry import (
     CUSTOMIZATION_REGIONS,
     MODELS,
@@ -32,8 +33,6 @@ from bedrock_pipeline.registry import (
     get_model,
     model_regions,
 )
-
-from bedrock_pipeline.promotion import DecisionMetric
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
