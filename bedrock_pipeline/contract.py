@@ -117,6 +117,7 @@ class JobsEnv(StrEnum):
     POLL_TIMEOUT_S = "POLL_TIMEOUT_S"
     POLL_GROWTH = "POLL_GROWTH"
     MIN_F1_GAIN = "MIN_F1_GAIN"
+    DECISION_METRIC = "DECISION_METRIC"  # promotion.DecisionMetric
     ALLOWED_BASE_MODELS = "ALLOWED_BASE_MODELS"  # comma-separated; empty: any
 
 

@@ -5,12 +5,16 @@ Numbers live in the registry; this module only says what they mean and how they 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from bedrock_pipeline.formats import DatasetFormat
+from bedrock_pipeline.formats import ConverseDialect, DatasetFormat
+
+# Converse records of text only, schemaVersion bedrock-conversation-2024.
+TEXT_ONLY = ConverseDialect("model-customization-prepare.html")
 
 
 class CustomizationType(StrEnum):
@@ -25,13 +29,23 @@ class Trainer(StrEnum):
     IMPORT = "import"  # weights trained elsewhere, Custom Model Import only
 
 
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of `choices` (difflib ratio >= 0.6), else ''."""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 class UnknownModelError(LookupError):
-    """A base model id that is not in the registry; the message lists the ids that are."""
+    """A base model id that is not in the registry; the message suggests the closest id and
+    lists the ids that are."""
 
     def __init__(self, model_id: str, allowed: Iterable[str]) -> None:
         self.model_id = model_id
         self.allowed = tuple(sorted(allowed))
-        super().__init__(f"unknown base model '{model_id}'; allowed: {', '.join(self.allowed)}")
+        self.suggestion = did_you_mean(model_id, self.allowed)
+        super().__init__(
+            f"unknown base model '{model_id}'{self.suggestion}; allowed: {', '.join(self.allowed)}"
+        )
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.model_id, self.allowed))
@@ -59,11 +73,16 @@ class DatasetLimits:
     max_tokens_per_record: int | None = None
     max_train_bytes: int | None = None
     max_validation_bytes: int | None = None
+    min_validation_records: int | None = None
     single_turn: bool = False  # one user turn (distillation for Claude and Llama)
     require_answer: bool = True  # False: the last assistant turn is optional (distillation)
-    images: bool = False
+    converse: ConverseDialect = TEXT_ONLY  # blocks, media and schema versions it reads
     reserved_keywords: tuple[str, ...] = ()  # text that makes the job fail if it appears
-    images_in_dataset_bucket: bool = False  # images must sit in the dataset's own bucket
+    reserved_in_answers: bool = False  # the keywords are refused in assistant turns too
+    images_in_dataset_bucket: bool = False  # media must sit in the dataset's own bucket
+    homogeneous_media: bool = False  # one kind of media per dataset: images or videos
+    validation_file: bool = True  # False: the job takes no validation dataset
+    tools_caution: str = ""  # warning for records that use tools ("" = none)
 
 
 @dataclass(frozen=True)

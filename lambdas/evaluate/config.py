@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bedrock_pipeline.patterns import RUN_NAME, S3_OBJECT_URI
+from bedrock_pipeline.promotion import DecisionMetric
 from bedrock_pipeline.run_spec import EvaluatedModel, Evaluation
 from bedrock_pipeline.run_spec import Inference as DocumentInference
 
@@ -48,7 +49,9 @@ class EvaluationConfig(Evaluation):
     custom_model_id: Annotated[str, Field(min_length=1, max_length=2048)]
     custom_model_api: Api = "auto"
     record_timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+    # The gain required of decision_metric, whichever it is (F1 only when it is "f1").
     min_f1_gain: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.01
+    decision_metric: DecisionMetric = "answerScore"
     max_error_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
     example_count: Annotated[int, Field(ge=0, le=50)] = 5
 

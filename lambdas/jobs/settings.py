@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 
 from bedrock_pipeline.patterns import STAGE_PREFIX
 from bedrock_pipeline.poll_schedule import PollSchedule
+from bedrock_pipeline.promotion import DecisionMetric
 from lambdas.common.environment import CommaList, FunctionEnvironment, Ids, parse_environment
 
 
@@ -31,6 +32,7 @@ class Settings(FunctionEnvironment):
     POLL_TIMEOUT_S: int
     POLL_GROWTH: float = PollSchedule.model_fields["growth"].default
     MIN_F1_GAIN: float = Field(ge=0, le=1)
+    DECISION_METRIC: DecisionMetric = "answerScore"
     # The stage's allowed_base_models (empty: any model the registry knows).
     ALLOWED_BASE_MODELS: CommaList = ()
 

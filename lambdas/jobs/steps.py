@@ -26,6 +26,7 @@ from bedrock_pipeline.run_state import (
     RunNames,
     StepRequests,
 )
+from bedrock_pipeline.training_contract import GPUS_PER_INSTANCE, world_size
 from lambdas.jobs import clock, requests
 from lambdas.jobs.errors import (
     ImportNotReady,
@@ -42,7 +43,7 @@ from lambdas.jobs.settings import Settings
 CLOCK_SKEW_S = 300
 # The run document's fields the validate step reads (its ValidateEvent).
 VALIDATE_FIELDS = ("runName", "baseModelId", "customizationType", "trainer", "trainingDataUri",
-                   "validationDataUri", "teacherModelId")  # fmt: skip
+                   "validationDataUri", "teacherModelId", "invocationLogsConfig")  # fmt: skip
 BUILDERS: dict[str, Callable[[Mapping[str, Any], Settings], dict[str, Any]]] = {
     "customization": requests.customization,
     "training": requests.training,
@@ -72,9 +73,14 @@ def prepare(document: Any, context: Mapping[str, Any], settings: Settings) -> di
     validate["hyperParameters"] = (run.get("container") or {}).get(
         "hyperParameters", run["hyperParameters"]
     )
+    container = run.get("container") or {}
+    if container.get("instanceType") in GPUS_PER_INSTANCE:
+        # The container splits batchSize over every GPU: the validate step checks that it can.
+        validate["gpus"] = world_size(container["instanceType"], container["instanceCount"])
     evaluation: dict[str, Any] = {}
     if spec.evaluation is not None:
         evaluation = {
+            "decisionMetric": settings.DECISION_METRIC,  # the run document's choice wins
             **run["evaluation"],
             "runId": spec.run_name,
             "baseModelId": wanted,

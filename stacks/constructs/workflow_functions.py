@@ -123,6 +123,7 @@ class JobsFunction(PipelineFunction):
                 JobsEnv.POLL_TIMEOUT_S: str(poll.timeout_s),
                 JobsEnv.POLL_GROWTH: str(poll.growth),
                 JobsEnv.MIN_F1_GAIN: str(config.min_f1_gain),
+                JobsEnv.DECISION_METRIC: config.decision_metric,
                 JobsEnv.ALLOWED_BASE_MODELS: ",".join(config.allowed_base_models),
             },
             timeout=Duration.minutes(2),

@@ -54,7 +54,7 @@ def stored_report(s3: Any) -> dict[str, Any]:
 
 def test_valid_run_returns_string_hyperparameters_and_writes_report(s3: Any) -> None:
     train = put(s3, "train.jsonl", [haiku(i) for i in range(40)])
-    val = put(s3, "val.jsonl", [haiku(100)])
+    val = put(s3, "val.jsonl", [haiku(i) for i in range(100, 132)])
     result = run_validation(
         event(
             trainingDataUri=train,
@@ -68,7 +68,7 @@ def test_valid_run_returns_string_hyperparameters_and_writes_report(s3: Any) -> 
     assert result["reportUri"] == f"s3://{ARTIFACTS}/runs/run-1/validation-report.json"
     assert result["hyperParameters"]["epochCount"] == "3"
     assert all(isinstance(v, str) for v in result["hyperParameters"].values())
-    assert result["summary"]["trainRecords"] == 40 and result["summary"]["validationRecords"] == 1
+    assert result["summary"]["trainRecords"] == 40 and result["summary"]["validationRecords"] == 32
     assert len(json.dumps(result)) < 1024  # travels in the state machine's state
     report = stored_report(s3)
     assert report["valid"] and report["files"][0]["path"] == train
@@ -130,7 +130,11 @@ def test_nova_images_must_sit_in_the_dataset_bucket(s3: Any) -> None:
         ]
         return json.dumps({"schemaVersion": "bedrock-conversation-2024", "messages": messages})
 
-    train = put(s3, "nova.jsonl", [record(BUCKET, 1), record("elsewhere", 2)])
+    train = put(
+        s3,
+        "nova.jsonl",
+        [record(BUCKET, 1), record("elsewhere", 2)] + [record(BUCKET, i) for i in range(3, 9)],
+    )
     with pytest.raises(DatasetValidationError) as err:
         run_validation(
             event(baseModelId="amazon.nova-lite-v1:0:300k", trainingDataUri=train),
@@ -159,6 +163,17 @@ def test_container_hyperparameters_come_from_the_container_block(s3: Any) -> Non
     )
     doc["container"]["hyperParameters"] = {"loraRank": -1}
     expected = "HYPERPARAMETER_RANGE: hyperparameter 'loraRank' = -1: must be an integer >= 1"
+    with pytest.raises(DatasetValidationError, match=expected):
+        run_validation(doc, s3=s3, artifacts_bucket=ARTIFACTS)
+
+
+def test_batch_that_cannot_split_over_the_gpus_is_invalid(s3: Any) -> None:
+    train = put(s3, "train.jsonl", [haiku(i) for i in range(3)])
+    container = {"baseWeightsUri": "s3://w/llama/",
+                 "hyperParameters": {"batchSize": 6, "microBatchSize": 4}}  # fmt: skip
+    doc = event(baseModelId="container/llama3", trainer="container", trainingDataUri=train,
+                container=container, gpus=4)  # fmt: skip
+    expected = r"BATCH_LAYOUT: batchSize=6: must be a multiple of microBatchSize \(4\) x GPUs \(4\)"
     with pytest.raises(DatasetValidationError, match=expected):
         run_validation(doc, s3=s3, artifacts_bucket=ARTIFACTS)
 
