@@ -277,6 +277,14 @@ def _bedrock_reason(what: str) -> str:
 def acknowledge_workflow_stack(stack: WorkflowStack) -> None:
     """Findings of the workflow stack (issue 4) that are by design, each with its reason."""
     acknowledge_inline_policies([*stack.roles.all_roles, stack.workflow.state_machine.role])
+    acknowledge(
+        stack.jobs.role.node.find_child("DefaultPolicy"),
+        "AwsSolutions-IAM5[Resource::*]",
+        "Resource '*' only where the Service Authorization Reference gives the action no resource "
+        "type: bedrock:CreateModelImportJob (bound to the stage's region and to requests tagged "
+        "with the stage), Lambda's ec2 Describe* and X-Ray's PutTraceSegments/"
+        "PutTelemetryRecords.",
+    )
     acknowledge_wildcard_resources(
         stack.jobs.role,
         [

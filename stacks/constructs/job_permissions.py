@@ -16,6 +16,8 @@ from stacks.constructs.grants import grant_objects
 from stacks.constructs.service_roles import ServiceRoles
 from stacks.constructs.storage import ProjectBuckets
 
+# The tag every run's jobs and models carry with the stage prefix (lambdas/jobs/requests.py).
+STAGE_TAG = "bcp:stage"
 KEY_USE = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"]
 
 
@@ -47,10 +49,25 @@ def grant_jobs(
             ],
             resources=[jobs, models, _bedrock(stack, "foundation-model/*")],
         ),
+        # CreateModelImportJob has no resource type in the Service Authorization Reference
+        # (list_amazonbedrock.html): only Resource "*" matches it. Its condition keys are
+        # aws:RequestTag and aws:TagKeys: every request carries the stage tag (bcp:stage, set in
+        # lambdas/jobs/requests.py), and the job reads only what the passed import role may read.
+        iam.PolicyStatement(
+            sid="StartImportJobs",
+            actions=["bedrock:CreateModelImportJob"],
+            resources=["*"],
+            conditions={
+                "StringEquals": {
+                    "aws:RequestedRegion": stack.region,
+                    f"aws:RequestTag/{STAGE_TAG}": prefix,
+                }
+            },
+        ),
         iam.PolicyStatement(
             sid="ImportJobs",
-            actions=["bedrock:CreateModelImportJob", "bedrock:GetModelImportJob"],
-            resources=[imports, imported],
+            actions=["bedrock:GetModelImportJob"],
+            resources=[imports],
         ),
         iam.PolicyStatement(
             sid="ProvisionedThroughput",

