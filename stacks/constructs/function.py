@@ -157,6 +157,20 @@ class PipelineFunction(Construct):
         self.dead_letter_queue = encrypted_queue(
             self, "DeadLetters", key=key, removal_policy=removal_policy
         )
+        # Lambda sends failed asynchronous events to the dead-letter queue with the function's
+        # role; SQS then needs the sender's kms:GenerateDataKey and kms:Decrypt on the queue's
+        # key (SQS Developer Guide, "Configure KMS permissions for producers"). CDK grants only
+        # sqs:SendMessage.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EncryptDeadLettersThroughSqs",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"sqs.{stack.region}.amazonaws.com"}
+                },
+            )
+        )
         self.function = lambda_.Function(
             self,
             "Function",

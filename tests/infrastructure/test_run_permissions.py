@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from policy_sentry.querying.actions import get_action_data
 
 from lambdas.jobs import requests
@@ -14,7 +15,9 @@ from tests.conftest import Assembly
 from tests.infrastructure.policies import (
     Request,
     decide,
+    flat,
     identity_statements,
+    key_policy,
     role_arn,
     role_id,
 )
@@ -59,3 +62,48 @@ def test_import_requests_carry_the_tag_the_policy_requires() -> None:
     state = {"run": {"runName": "r1", "tags": {"team": "a"}}}
     tags = {t["key"]: t["value"] for t in requests.tags(state, settings)}
     assert tags[STAGE_TAG] == "bcp-dev"
+
+
+FUNCTIONS = ("Api", "Jobs", "Validate", "Evaluate", "Notify")
+
+
+def _queue_key(assembly: Assembly, queue_id: str) -> str:
+    queue = assembly.resources(WORKFLOW, "AWS::SQS::Queue")[queue_id]
+    return flat(queue["Properties"]["KmsMasterKeyId"], assembly)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_can_send_to_its_encrypted_dead_letter_queue(
+    dev_assembly: Assembly, function: str
+) -> None:
+    functions = dev_assembly.resources(WORKFLOW, "AWS::Lambda::Function")
+    fn = next(
+        f
+        for name, f in functions.items()
+        if name.startswith(function) or f"{function}Handler" in name
+    )
+    queue_arn = fn["Properties"]["DeadLetterConfig"]["TargetArn"]
+    queue_id = queue_arn["Fn::GetAtt"][0]
+    role_logical = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    stack = next(name for name in dev_assembly.templates if name.endswith(WORKFLOW))
+    arn = role_arn(stack, role_logical)
+    identity = identity_statements(dev_assembly, WORKFLOW, role_logical)
+    send = Request("sqs:SendMessage", flat(queue_arn, dev_assembly), arn)
+    assert decide(identity, send, dev_assembly).allowed
+    key = _queue_key(dev_assembly, queue_id)
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        # SQS calls KMS for the sender: the caller is the role, through sqs.<region>.
+        request = Request(
+            action,
+            key,
+            arn,
+            {
+                "kms:ViaService": f"sqs.{REGION}.amazonaws.com",
+                "kms:CallerAccount": ACCOUNT,
+                "aws:PrincipalArn": arn,
+            },
+        )
+        by_identity = decide(identity, request, dev_assembly)
+        by_key = decide(key_policy(dev_assembly, key), request, dev_assembly)
+        assert by_identity.allowed, f"{function}: no identity statement allows {action} via SQS"
+        assert by_key.allowed, f"{function}: the key policy does not allow {action} via SQS"
