@@ -18,6 +18,7 @@ from tests.infrastructure.policies import (
     flat,
     identity_statements,
     key_policy,
+    resource_policy,
     role_arn,
     role_id,
 )
@@ -107,3 +108,34 @@ def test_each_function_can_send_to_its_encrypted_dead_letter_queue(
         by_key = decide(key_policy(dev_assembly, key), request, dev_assembly)
         assert by_identity.allowed, f"{function}: no identity statement allows {action} via SQS"
         assert by_key.allowed, f"{function}: the key policy does not allow {action} via SQS"
+
+
+def test_every_alarm_can_publish_to_its_encrypted_topic(dev_assembly: Assembly) -> None:
+    alarms = dev_assembly.resources(WORKFLOW, "AWS::CloudWatch::Alarm")
+    topics = dev_assembly.resources(WORKFLOW, "AWS::SNS::Topic")
+    assert alarms
+    for name, alarm in alarms.items():
+        alarm_arn = f"<{name}.Arn>"
+        for action in alarm["Properties"]["AlarmActions"]:
+            topic_id = action["Ref"]
+            topic = flat(action, dev_assembly)
+            # CloudWatch publishes as its service principal, for the alarm, from this account.
+            context = {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": alarm_arn}
+            publish = Request("sns:Publish", topic, "service:cloudwatch.amazonaws.com", context)
+            policy = resource_policy(dev_assembly, WORKFLOW, "AWS::SNS::TopicPolicy", topic)
+            assert policy, f"{topic_id} has no topic policy: SNS's default would apply"
+            assert decide(policy, publish, dev_assembly).allowed, f"{name} cannot publish"
+            key = flat(topics[topic_id]["Properties"]["KmsMasterKeyId"], dev_assembly)
+            for kms_action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                use = Request(kms_action, key, "service:cloudwatch.amazonaws.com", context)
+                assert decide(key_policy(dev_assembly, key), use, dev_assembly).allowed, (
+                    f"the key policy does not let CloudWatch {kms_action} for {name}"
+                )
+    # Another account's alarm may not publish.
+    foreign = Request(
+        "sns:Publish",
+        topic,
+        "service:cloudwatch.amazonaws.com",
+        {"aws:SourceAccount": "999999999999", "aws:SourceArn": alarm_arn},
+    )
+    assert not decide(policy, foreign, dev_assembly).allowed
