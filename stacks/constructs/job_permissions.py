@@ -69,14 +69,20 @@ def grant_jobs(
             actions=["bedrock:GetModelImportJob"],
             resources=[imports],
         ),
+        # CreateProvisionedModelThroughput is authorized on the model it serves: custom-model
+        # or foundation-model (Service Authorization Reference); Get/Delete on provisioned-model.
+        iam.PolicyStatement(
+            sid="CreateProvisionedThroughput",
+            actions=["bedrock:CreateProvisionedModelThroughput"],
+            resources=[models, _bedrock(stack, "foundation-model/*")],
+        ),
         iam.PolicyStatement(
             sid="ProvisionedThroughput",
             actions=[
-                "bedrock:CreateProvisionedModelThroughput",
                 "bedrock:GetProvisionedModelThroughput",
                 "bedrock:DeleteProvisionedModelThroughput",
             ],
-            resources=[provisioned, models],
+            resources=[provisioned],
         ),
         # Tags are set in the create calls, which Bedrock authorizes as TagResource as well.
         iam.PolicyStatement(
@@ -159,10 +165,13 @@ def grant_evaluate(
             ],
         )
     )
+    # Invoking a custom or imported model encrypted with a customer managed key needs
+    # kms:Decrypt and kms:GenerateDataKey through Bedrock (Bedrock User Guide, "Encryption of
+    # custom models": the PermissionsModelInvocation statement).
     role.add_to_principal_policy(
         iam.PolicyStatement(
             sid="ModelKeyThroughBedrock",
-            actions=["kms:Decrypt", "kms:DescribeKey"],
+            actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
             resources=[model_key.key_arn],
             conditions={
                 "StringEquals": {"kms:ViaService": f"bedrock.{stack.region}.amazonaws.com"}

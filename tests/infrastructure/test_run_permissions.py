@@ -139,3 +139,49 @@ def test_every_alarm_can_publish_to_its_encrypted_topic(dev_assembly: Assembly) 
         {"aws:SourceAccount": "999999999999", "aws:SourceArn": alarm_arn},
     )
     assert not decide(policy, foreign, dev_assembly).allowed
+
+
+def _model_key(assembly: Assembly) -> str:
+    keys = [k for k in assembly.resources("-data", "AWS::KMS::Key") if k.startswith("KeysModelKey")]
+    assert len(keys) == 1
+    return f"<{keys[0]}.Arn>"
+
+
+def test_evaluation_can_invoke_models_encrypted_with_the_model_key(dev_assembly: Assembly) -> None:
+    _, statements, arn = _role(dev_assembly, "EvaluateRole")
+    key = _model_key(dev_assembly)
+    invoke = Request(
+        "bedrock:InvokeModel", f"arn:aws:bedrock:{REGION}:{ACCOUNT}:imported-model/abc123", arn
+    )
+    assert decide(statements, invoke, dev_assembly).allowed
+    context = {
+        "kms:ViaService": f"bedrock.{REGION}.amazonaws.com",
+        "kms:CallerAccount": ACCOUNT,
+        "aws:PrincipalArn": arn,
+    }
+    for action in ("kms:Decrypt", "kms:GenerateDataKey"):
+        request = Request(action, key, arn, context)
+        assert decide(statements, request, dev_assembly).allowed, f"identity: {action}"
+        assert decide(key_policy(dev_assembly, key), request, dev_assembly).allowed, action
+
+
+def test_provisioned_throughput_is_allowed_on_the_model_resource_types(
+    dev_assembly: Assembly,
+) -> None:
+    formats = resource_types("bedrock", "CreateProvisionedModelThroughput")
+    assert any(":custom-model/" in f for f in formats)
+    assert any(":foundation-model/" in f for f in formats)
+    _, statements, arn = _role(dev_assembly, "JobsRole")
+    for model in (
+        f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/meta.llama3-1-8b/abc123",
+        f"arn:aws:bedrock:{REGION}::foundation-model/meta.llama3-1-8b-instruct-v1:0:128k",
+    ):
+        request = Request("bedrock:CreateProvisionedModelThroughput", model, arn)
+        assert decide(statements, request, dev_assembly).allowed, model
+    throughput = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:provisioned-model/abc123"
+    for action in ("GetProvisionedModelThroughput", "DeleteProvisionedModelThroughput"):
+        assert resource_types("bedrock", action) & {
+            "arn:${Partition}:bedrock:${Region}:${Account}:provisioned-model/${ResourceId}"
+        }
+        request = Request(f"bedrock:{action}", throughput, arn)
+        assert decide(statements, request, dev_assembly).allowed, action
