@@ -94,9 +94,20 @@ def acknowledge_function(fn: PipelineFunction) -> None:
     acknowledge(
         policy,
         "AwsSolutions-IAM5[Resource::*]",
-        "Only ec2:*NetworkInterface*/DescribeSubnets (Lambda's VPC ENI management) and "
+        "Only ec2:DescribeNetworkInterfaces/DescribeSubnets (Lambda's VPC ENI placement) and "
         "xray:PutTraceSegments/PutTelemetryRecords (active tracing) use Resource '*': neither "
         "service supports resource-level permissions for these actions. Scoped to the region.",
+    )
+    acknowledge_wildcard_resources(
+        fn.role,
+        [
+            (
+                r":network-interface/\*$",
+                "Lambda creates the function's network interfaces with service-generated ids; "
+                "creation is limited to the project's subnets and security group, deletion and "
+                "address changes to interfaces in those subnets (ec2:Subnet).",
+            )
+        ],
     )
     acknowledge(
         policy,

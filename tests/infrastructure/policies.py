@@ -79,9 +79,10 @@ def _principal_matches(principal: Any, request: Request, assembly: Assembly) -> 
 
 def _string_test(operator: str) -> Any:
     base = operator.removesuffix("IfExists").split(":")[-1]
-    if base in ("StringEquals", "ArnEquals"):
+    if base == "StringEquals":
         return lambda p, v: p == v
-    if base in ("StringLike", "ArnLike"):
+    # ArnEquals and ArnLike behave alike: both match wildcards in each ARN component.
+    if base in ("StringLike", "ArnLike", "ArnEquals"):
         return _like
     if base == "StringEqualsIgnoreCase":
         return lambda p, v: p.lower() == v.lower()
