@@ -96,7 +96,8 @@ class StageConfig(_Frozen):
     # CloudWatch, but nobody is told; subscribe another endpoint to the topic by hand instead.
     notification_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     # Principals exempt from the "data only through the VPC endpoint" bucket policy, so that
-    # deployment and operators are never locked out. CDK's bootstrap roles are always exempt.
+    # deployment and operators are never locked out. CDK's deploy and CloudFormation execution
+    # roles (exact names, qualifier from the CDK context) are always exempt.
     admin_principal_arns: tuple[str, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
     poll: PollSchedule = PollSchedule()
