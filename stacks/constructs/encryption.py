@@ -125,6 +125,24 @@ class ProjectKeys(Construct):
 
     def _allow_log_and_alarm_services(self, key: kms.Key) -> None:
         stack = Stack.of(self)
+        # Step Functions logs of a state machine whose history is under this key are delivered
+        # by CloudWatch Logs' vended-log delivery, which decrypts them (Step Functions Developer
+        # Guide, "Data at rest encryption": logging with a customer managed key).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="LogDeliveryOfThisAccount",
+                principals=[iam.ServicePrincipal("delivery.logs.amazonaws.com")],
+                actions=["kms:Decrypt"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:logs:{stack.region}:"
+                        f"{stack.account}:*"
+                    },
+                },
+            )
+        )
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchLogsEncryptProjectLogGroups",
