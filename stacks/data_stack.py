@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import DefaultStackSynthesizer, RemovalPolicy, Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import LOG_RETENTION_NAMES, StageConfig
 from stacks.constructs.encryption import ProjectKeys
 from stacks.constructs.network import PrivateNetwork
+from stacks.constructs.secure_defaults import bootstrap_deployment_roles
 from stacks.constructs.storage import ProjectBuckets
 from stacks.nag import acknowledge_data_stack
 
@@ -22,25 +23,6 @@ def removal_policy(config: StageConfig) -> RemovalPolicy:
 
 def log_retention(config: StageConfig) -> logs.RetentionDays:
     return getattr(logs.RetentionDays, LOG_RETENTION_NAMES[config.log_retention_days])
-
-
-BOOTSTRAP_QUALIFIER_CONTEXT = "@aws-cdk/core:bootstrapQualifier"
-
-
-def bootstrap_deployment_roles(stack: Stack) -> list[str]:
-    """The exact ARNs of the CDK bootstrap roles that deploy this stack (the deploy role and the
-    CloudFormation execution role), named as ``cdk bootstrap`` names them:
-    ``cdk-<qualifier>-<kind>-<account>-<region>`` (CDK Developer Guide, "Bootstrapping"). The
-    qualifier comes from the CDK context, default ``hnb659fds``."""
-    qualifier = (
-        stack.node.try_get_context(BOOTSTRAP_QUALIFIER_CONTEXT)
-        or DefaultStackSynthesizer.DEFAULT_QUALIFIER
-    )
-    return [
-        f"arn:{stack.partition}:iam::{stack.account}:role/"
-        f"cdk-{qualifier}-{kind}-{stack.account}-{stack.region}"
-        for kind in ("deploy-role", "cfn-exec-role")
-    ]
 
 
 class DataStack(Stack):

@@ -77,10 +77,32 @@ def test_bucket_data_and_listing_only_through_the_endpoint_or_named_roles(
 def test_the_bootstrap_qualifier_comes_from_the_cdk_context() -> None:
     from aws_cdk import App, Stack
 
-    from stacks.data_stack import BOOTSTRAP_QUALIFIER_CONTEXT, bootstrap_deployment_roles
+    from stacks.constructs.secure_defaults import (
+        BOOTSTRAP_QUALIFIER_CONTEXT,
+        bootstrap_deployment_roles,
+    )
 
     app = App(context={BOOTSTRAP_QUALIFIER_CONTEXT: "team42"})
     stack = Stack(app, "S", env={"account": "111111111111", "region": "us-east-1"})
     roles = bootstrap_deployment_roles(stack)
     assert any(r.endswith(":role/cdk-team42-cfn-exec-role-111111111111-us-east-1") for r in roles)
     assert all("cdk-team42-" in r for r in roles) and len(roles) == 2
+
+
+def _key_allows(assembly: Assembly, key_id: str, principal: str) -> bool:
+    statements = assembly.resources("-data", "AWS::KMS::Key")[key_id]["Properties"]["KeyPolicy"]
+    context = {
+        "kms:ViaService": "lambda.us-east-1.amazonaws.com",
+        "kms:CallerAccount": ACCOUNT,
+        "aws:PrincipalArn": principal,
+    }
+    request = Request("kms:Decrypt", f"<{key_id}.Arn>", principal, context)
+    return decide(statements["Statement"], request, assembly).allowed
+
+
+def test_key_policies_name_the_deployment_roles_exactly(dev_assembly: Assembly) -> None:
+    data_key = next(k for k in dev_assembly.resources("-data", "AWS::KMS::Key") if "Data" in k)
+    # CloudFormation creates the functions with encrypted environments: Lambda uses the key
+    # for the execution role of the deployment.
+    assert _key_allows(dev_assembly, data_key, BOOTSTRAP.format(q="hnb659fds"))
+    assert not _key_allows(dev_assembly, data_key, "arn:aws:iam::111111111111:role/cdk-anything")
