@@ -286,7 +286,7 @@ def _bedrock_reason(what: str) -> str:
 
 
 def acknowledge_workflow_stack(stack: WorkflowStack) -> None:
-    """Findings of the workflow stack (issue 4) that are by design, each with its reason."""
+    """Findings of the workflow stack that are by design, each with its reason."""
     acknowledge_inline_policies([*stack.roles.all_roles, stack.workflow.state_machine.role])
     acknowledge(
         stack.jobs.role.node.find_child("DefaultPolicy"),

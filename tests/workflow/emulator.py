@@ -1,4 +1,4 @@
-"""What moto 5.2 lacks to run the workflow, added in the tests (listed in README, workflow).
+"""What moto 5.2 lacks to run the workflow, added in the tests (listed in docs/workflow.md).
 
 1. Virtual time: moto's Wait state sleeps for real; here it advances a clock instead, which the
    job driver reads (``lambdas.jobs.clock.now``) and the emulated jobs age by. A 24-hour job runs
