@@ -35,11 +35,14 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Lambda runtime dependencies (pydantic, Powertools, boto3/botocore) as a layer for arm64 /
-# Python 3.14, installed from pinned wheels at setup so that synthesis itself needs no network.
+# Lambda runtime dependencies (pydantic, Powertools, boto3/botocore, matplotlib) as a layer for
+# arm64 / Python 3.14, installed from pinned wheels at setup so that synthesis itself needs no
+# network. The runtime (Amazon Linux 2023, glibc 2.34) runs manylinux_2_28 wheels. --no-compile:
+# bytecode compiled by this Python would be ignored by 3.14 and only count against the 250 MB limit.
 $(LAYER_DIR)/.installed: lambdas/requirements.txt $(VENV)/.installed
 	rm -rf $(LAYER_DIR) && mkdir -p $(LAYER_DIR)/python
-	$(PY) -m pip install --quiet --no-deps --only-binary=:all: --platform manylinux2014_aarch64 \
+	$(PY) -m pip install --quiet --no-deps --no-compile --only-binary=:all: \
+		--platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64 \
 		--implementation cp --python-version 3.14 --target $(LAYER_DIR)/python -r lambdas/requirements.txt
 	touch $@
 
