@@ -75,6 +75,7 @@ audit-setup: $(AUDIT_VENV)/.installed ## install cfn-lint and checkov into their
 
 synth: setup ## synthesize stage $(STAGE) into cdk.out/$(STAGE)/ (offline, cdk-nag); other stages' output stays
 	$(PY) -m tools.synth $(STAGE)
+	$(PY) -m tools.state_diagram cdk.out/$(STAGE)
 
 lint: setup ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
