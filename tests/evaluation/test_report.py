@@ -18,7 +18,7 @@ REFS = [["Paris"], ["1,234"], ["the Eiffel Tower"], ["blue"]]
 QUESTIONS = ["Capital of France?", "Total?", "Landmark | tall?", "Sky colour?"]
 
 
-def _report(**kw: object) -> dict:
+def _report(example_count: int = 5) -> dict:
     predictions = {
         "base": [
             Prediction("It is Paris, France", 6, 200.0),
@@ -34,7 +34,12 @@ def _report(**kw: object) -> dict:
         ],
     }
     return build_report(
-        REFS, predictions, candidate="custom", baseline="base", questions=QUESTIONS, **kw
+        REFS,
+        predictions,
+        candidate="custom",
+        baseline="base",
+        questions=QUESTIONS,
+        example_count=example_count,
     )
 
 

@@ -16,7 +16,7 @@ REQUIREMENTS = LAMBDAS_DIR / "requirements.txt"
 
 
 def _pins() -> dict[str, str]:
-    pins = {}
+    pins: dict[str, str] = {}
     for line in REQUIREMENTS.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
@@ -30,7 +30,7 @@ def _size(root: Path) -> int:
 
 
 def test_layer_holds_exactly_the_pinned_versions() -> None:
-    installed = {}
+    installed: dict[str, str] = {}
     for info in (LAYER_DIR / "python").glob("*.dist-info"):
         name, _, version = info.name.removesuffix(".dist-info").rpartition("-")
         installed[canonicalize_name(name)] = version

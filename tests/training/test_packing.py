@@ -88,7 +88,7 @@ def test_packed_gradients_equal_document_gradients(
 ) -> None:
     oracle = load(base_models["llama"], "eager")
     model = CausalLMWithLoss(load(base_models["llama"], PACKED), "sdpa")
-    sum(oracle_loss(oracle, e) for e in examples[:8]).backward()
+    sum((oracle_loss(oracle, e) for e in examples[:8]), torch.zeros(())).backward()
     model(collate([examples[:8]], 512, 0)).backward()
     for name in ("model.layers.0.self_attn.q_proj.weight", "lm_head.weight", "model.norm.weight"):
         got = model.lm.get_parameter(name).grad
