@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from lambdas.evaluate import handler as handler_module
-from tests.evaluation.conftest import BUCKET, DATA, TEST_RECORDS, FakeRuntime, jsonl, make_config
+from tests.support.evaluation import BUCKET, DATA, TEST_RECORDS, FakeRuntime, jsonl, make_config
 
 
 @dataclass

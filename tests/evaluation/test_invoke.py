@@ -11,7 +11,7 @@ from bedrock_pipeline.aws.retry import Backoff
 from bedrock_pipeline.formats import Turn
 from lambdas.evaluate.config import Inference, ModelSpec
 from lambdas.evaluate.invoke import Invoker, build_prompt, parse_invoke
-from tests.evaluation.conftest import FakeRuntime, client_error
+from tests.support.evaluation import FakeRuntime, client_error
 
 UNSUPPORTED = client_error(
     "ValidationException",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stacks.checkov_skips import CHECKOV_SKIPS
-from tests.security.conftest import CANARY
+from tests.support.security import CANARY
 from tools.audit.report import StageReport, gate_failures
 from tools.audit.security_doc import SECURITY_DOC, render_section, security_section
 from tools.audit.tools import NO_REASON, ToolFinding

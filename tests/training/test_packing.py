@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM
 
 from bedrock_pipeline.formats import to_conversation
-from tests.training.conftest import sample_records
+from tests.support.training import sample_records
 from training_image.trainer.attention import PACKED
 from training_image.trainer.chat import IGNORE, Example, encode
 from training_image.trainer.model import CausalLMWithLoss

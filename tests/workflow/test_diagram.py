@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from tests.conftest import Assembly
+from tests.support.assembly import Assembly
 from tools.state_diagram import (
     BEGIN,
     DOCUMENTS,

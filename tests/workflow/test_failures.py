@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.workflow.conftest import Workflow
+from tests.support.workflow import Workflow
 from tests.workflow.runs import (
     HAIKU,
     WEIGHTS,

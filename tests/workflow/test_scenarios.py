@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bedrock_pipeline.run_spec import names_for
-from tests.workflow.conftest import Workflow
+from tests.support.workflow import Workflow
 from tests.workflow.runs import (
     HAIKU,
     LLAMA_CONFIG,
