@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stacks.cfn_refs import flatten_cfn_reference
-from tests.conftest import Assembly
+from tests.support.assembly import Assembly
 
 Context = Mapping[str, str | Sequence[str]]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from stacks.config import load_stage
-from tests.conftest import Assembly
 from tests.infrastructure.policies import Request, decide, flat, identity_statements, role_id
+from tests.support.assembly import Assembly
 
 # The dev stage's region, as the templates name it.
 DEV_REGION = load_stage("dev").region

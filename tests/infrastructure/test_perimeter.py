@@ -9,8 +9,8 @@ import pytest
 
 from stacks.config import load_stage
 from stacks.constructs.network import INTERFACE_ENDPOINTS
-from tests.conftest import Assembly
 from tests.infrastructure.policies import Request, decide, resource_policy
+from tests.support.assembly import Assembly
 
 ACCOUNT, OTHER = "111111111111", "999999999999"
 DEV_REGION = load_stage("dev").region
