@@ -11,7 +11,7 @@ LoRA) on the same rows. Reported: tokens/s per GPU (non-padding tokens), peak al
 MFU = model FLOPs / time / peak bf16 FLOPs, where model FLOPs count every token through every
 matmul (2N forward, 2N input grads, +2N weight grads for full) plus causal attention within
 each document; both trainers get the same numerator, so the MFU ratio is the throughput ratio.
-Target (issue 5): ours >= 1.3x the baseline's tokens/s at no more peak memory.
+Target: ours >= 1.3x the baseline's tokens/s at no more peak memory.
 """
 
 from __future__ import annotations

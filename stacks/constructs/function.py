@@ -96,7 +96,9 @@ class DependenciesLayer(Construct):
             code=lambda_.Code.from_asset(str(LAYER_DIR), exclude=[".installed"]),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
-            description="Pinned runtime dependencies: aws-lambda-powertools, pydantic, boto3",
+            description=(
+                "Pinned runtime dependencies: aws-lambda-powertools, pydantic, boto3, matplotlib"
+            ),
         )
 
 

@@ -1,11 +1,10 @@
 """The training container's image, as SageMaker's ``TrainingImage``.
 
-``training_image/Dockerfile`` becomes a CDK image asset: ``cdk deploy`` builds and pushes it,
+``training_image/Dockerfile`` is a CDK image asset: ``cdk deploy`` builds and pushes it,
 synthesis only stages and fingerprints the build context and needs no Docker. The context is
 the repository root (the image needs ``bedrock_pipeline`` beside ``training_image``); the root
 ``.dockerignore`` is an allow-list, which CDK applies when it stages the context and Docker
-applies again when it builds. Without the Dockerfile, the image is expected in the ECR
-repository ``<prefix>-training`` (tag ``latest``).
+applies again when it builds.
 """
 
 from __future__ import annotations
@@ -32,16 +31,13 @@ class TrainingImage:
         self.repository.grant_pull(grantee)
 
 
-def training_image(scope: Construct, construct_id: str, *, prefix: str) -> TrainingImage:
-    if (ROOT / DOCKERFILE).is_file():
-        asset = ecr_assets.DockerImageAsset(
-            scope,
-            construct_id,
-            directory=str(ROOT),
-            file=DOCKERFILE,
-            ignore_mode=IgnoreMode.DOCKER,
-            platform=ecr_assets.Platform.LINUX_AMD64,
-        )
-        return TrainingImage(asset.image_uri, asset.repository)
-    repository = ecr.Repository.from_repository_name(scope, construct_id, f"{prefix}-training")
-    return TrainingImage(repository.repository_uri_for_tag("latest"), repository)
+def training_image(scope: Construct, construct_id: str) -> TrainingImage:
+    asset = ecr_assets.DockerImageAsset(
+        scope,
+        construct_id,
+        directory=str(ROOT),
+        file=DOCKERFILE,
+        ignore_mode=IgnoreMode.DOCKER,
+        platform=ecr_assets.Platform.LINUX_AMD64,
+    )
+    return TrainingImage(asset.image_uri, asset.repository)

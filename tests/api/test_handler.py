@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from bedrock_pipeline.aws.retry import Backoff
@@ -14,7 +15,7 @@ from bedrock_pipeline.contract import Route
 from bedrock_pipeline.run_spec import RunSpec
 from lambdas.api import handler as api_handler
 from lambdas.api import runs
-from tests.api.conftest import (
+from tests.support.api import (
     StepFunctions,
     bedrock_doc,
     container_doc,
@@ -293,7 +294,7 @@ def test_lambda_entry_point(stepfunctions, monkeypatch):
         invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
 
     event = {"resource": Route.RUNS, "httpMethod": "POST", "body": json.dumps(bedrock_doc(name))}
-    response = api_handler.handler(event, Context())
+    response = api_handler.handler(event, cast(LambdaContext, Context()))
     assert response["statusCode"] == 201
     assert json.loads(response["body"])["runName"] == name
 
@@ -311,7 +312,7 @@ def test_the_entry_point_reads_the_stage_base_models_from_its_environment(
 
     refused = bedrock_doc(unique("env"), baseModelId="meta.llama3-1-70b-instruct-v1:0:128k")
     event = {"resource": Route.RUNS, "httpMethod": "POST", "body": json.dumps(refused)}
-    response = api_handler.handler(event, Context())
+    response = api_handler.handler(event, cast(LambdaContext, Context()))
     assert response["statusCode"] == 400
     assert "titan-text-lite" in json.loads(response["body"])["fields"][0]["message"]
 

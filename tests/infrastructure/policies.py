@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stacks.cfn_refs import flatten_cfn_reference
-from tests.conftest import Assembly
+from tests.support.assembly import Assembly
 
 Context = Mapping[str, str | Sequence[str]]
 
@@ -147,7 +147,8 @@ class Decision:
 def decide(
     statements: Iterable[Mapping[str, Any]], request: Request, assembly: Assembly
 ) -> Decision:
-    allow, deny = [], []
+    allow: list[str] = []
+    deny: list[str] = []
     for s in statements:
         if statement_matches(s, request, assembly):
             (deny if s["Effect"] == "Deny" else allow).append(str(s.get("Sid", "?")))

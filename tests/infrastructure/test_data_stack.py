@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stacks.constructs.network import INTERFACE_ENDPOINTS
-from tests.conftest import Assembly
+from tests.support.assembly import Assembly
 
 
 def _statements(policy_resource: dict[str, Any]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ import pytest
 from docker.utils.build import exclude_paths
 from dockerfile_parse import DockerfileParser
 
-from tests.conftest import Assembly
+from tests.support.assembly import Assembly
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "training_image" / "Dockerfile"

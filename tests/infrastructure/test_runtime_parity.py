@@ -25,7 +25,7 @@ LAMBDA_MARKERS = {
 
 
 def layer_pins() -> dict[str, str]:
-    pins = {}
+    pins: dict[str, str] = {}
     for line in (REPO / "lambdas" / "requirements.txt").read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bedrock_pipeline.formats import FormatError, to_conversation
-from tests.training.conftest import write_channel
+from tests.support.training import write_channel
 from training_image.trainer.chat import (
     CHATML_TEMPLATE,
     IGNORE,

@@ -18,11 +18,11 @@ from bedrock_pipeline.run_state import ExecutionStatusChange, JobRecord, Prepare
 from lambdas.api.handler import ApiEnvironment
 from lambdas.evaluate import config as evaluate_config
 from lambdas.evaluate.handler import EvaluateEnvironment
+from lambdas.jobs import steps
 from lambdas.jobs.settings import Settings
 from lambdas.notify.handler import NotifyEnvironment
 from lambdas.validate.handler import ValidateEnvironment
-from tests.conftest import Assembly
-from tests.workflow.test_jobs import prepared
+from tests.support.assembly import Assembly
 
 # handler -> (the contract's names, the handler's model, the contract's service name)
 FUNCTIONS: dict[str, tuple[type[StrEnum], type[BaseModel], contract.Service]] = {
@@ -138,8 +138,34 @@ def test_job_records_round_trip_without_the_elapsed_time_until_the_first_poll() 
     assert polled["elapsed"] == 61
 
 
+SETTINGS = Settings.from_env(
+    {
+        "STAGE_PREFIX": "bcp-test",
+        "BEDROCK_CUSTOMIZATION_ROLE_ARN": "arn:aws:iam::1:role/c",
+        "BEDROCK_IMPORT_ROLE_ARN": "arn:aws:iam::1:role/i",
+        "SAGEMAKER_ROLE_ARN": "arn:aws:iam::1:role/s",
+        "SUBNET_IDS": "subnet-a",
+        "SECURITY_GROUP_IDS": "sg-1",
+        "MODEL_KEY_ARN": "arn:aws:kms:k",
+        "ARTIFACTS_BUCKET": "artifacts",
+        "TRAINING_IMAGE_URI": "image",
+        "POLL_INITIAL_S": "60",
+        "POLL_MAX_S": "1800",
+        "POLL_TIMEOUT_S": "604800",
+        "MIN_F1_GAIN": "0.02",
+    }
+)
+
+
 def test_prepare_returns_a_prepared_run_and_nothing_undocumented() -> None:
-    state = prepared(provisionedThroughput={"modelUnits": 1})
+    document = {
+        "runName": "r1",
+        "baseModelId": "anthropic.claude-3-haiku-20240307-v1:0:200k",
+        "trainingDataUri": "s3://data-bkt/t.jsonl",
+        "provisionedThroughput": {"modelUnits": 1},
+    }
+    context = {"executionName": "r1", "startTime": "2026-01-01T00:00:00Z"}
+    state = steps.prepare(document, context, SETTINGS)
     assert PreparedRun.model_validate(state).dump() == state
     assert state["flags"] == {
         "validate": True, "throughput": True, "evaluation": False, "releaseAfterEvaluation": True

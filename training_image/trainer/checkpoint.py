@@ -108,7 +108,7 @@ def _prune(root: Path, keep: Path) -> None:
 def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainerState:
     """Collective: restore trainable weights, optimizer state, this rank's RNG and the counters."""
     model_sd, optim_sd = get_state_dict(model, optimizer, options=_OPTIONS)
-    both = {"model": model_sd, "optim": optim_sd}
+    both: dict[str, Any] = {"model": model_sd, "optim": optim_sd}
     dcp.load(both, checkpoint_id=str(path))
     result = set_state_dict(
         model, optimizer, model_state_dict=both["model"], optim_state_dict=both["optim"],

@@ -25,6 +25,13 @@ from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
 from training_image.trainer import attention
 from training_image.trainer.config import TrainConfig
+from training_image.trainer.hf import (
+    config_of,
+    decoder_layers_of,
+    decoder_of,
+    method_of,
+    output_weight_of,
+)
 from training_image.trainer.lora import LORA_A, LORA_B, LoRALinear, apply_lora
 from training_image.trainer.loss import linear_cross_entropy_sum
 from training_image.trainer.packing import Batch
@@ -48,12 +55,12 @@ class CausalLMWithLoss(nn.Module):
         super().__init__()
         self.lm = lm
         self.backend = backend
-        self.sliding_window = sliding_window(lm.config)
+        self.sliding_window = sliding_window(config_of(lm))
 
     def forward(self, batch: Batch, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Sum of token losses of the batch (fp32 scalar); `batch` must already be on device."""
         masks = attention.attention_kwargs(batch, self.backend, self.sliding_window)
-        hidden = self.lm.get_decoder()(
+        hidden = decoder_of(self.lm)(
             input_ids=batch.input_ids,
             position_ids=batch.position_ids,
             # A 4-D mask passes through transformers untouched; without one it builds a causal
@@ -62,7 +69,7 @@ class CausalLMWithLoss(nn.Module):
             use_cache=False,
             **masks,
         ).last_hidden_state
-        weight = self.lm.get_output_embeddings().weight
+        weight = output_weight_of(self.lm)
         return linear_cross_entropy_sum(hidden, weight, batch.labels, positions)
 
 
@@ -140,7 +147,7 @@ def internal_state_dict(
 def reset_rope(module: nn.Module, device: torch.device) -> None:
     for sub in module.modules():
         if hasattr(sub, "rope_init_fn") and hasattr(sub, "inv_freq"):
-            inv_freq, scaling = sub.rope_init_fn(sub.config, device)
+            inv_freq, scaling = method_of(sub, "rope_init_fn")(sub.config, device)
             sub.register_buffer("inv_freq", inv_freq, persistent=False)
             sub.original_inv_freq = inv_freq
             sub.attention_scaling = scaling
@@ -160,7 +167,7 @@ def build(
     if cfg.method == "lora":
         apply_lora(lm, cfg.loraTargetModules, cfg.loraRank, cfg.loraAlpha, cfg.loraDropout)
     model = CausalLMWithLoss(lm, backend)
-    layers = lm.get_decoder().layers
+    layers = decoder_layers_of(lm)
     for i, layer in enumerate(layers):
         if cfg.activationCheckpointing:
             layer = checkpoint_wrapper(layer, preserve_rng_state=cfg.loraDropout > 0)
