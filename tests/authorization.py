@@ -55,15 +55,14 @@ class Ledger:
 
 def recorder_for(deployment: Deployment) -> CallRecorder:
     functions = {
-        (r.stack, r.logical_id): r.properties
-        for r in deployment.resources("AWS::Lambda::Function")
+        (r.stack, r.logical_id): r.properties for r in deployment.resources("AWS::Lambda::Function")
     }
     return CallRecorder(handler_packages(functions))
 
 
 def describe(decision: Decision) -> str:
     call: Call = decision.call
-    stack, function = call.function
+    function = call.function[1]
     lines = [
         f"DENIED in scenario {call.scenario}: {call.service}.{call.operation} "
         f"from {call.caller} (function {function}, role {decision.role})"

@@ -95,7 +95,10 @@ def resource_formats(action: str) -> tuple[tuple[str, str], ...]:
     if not rows:
         raise UnknownAction(f"{action} is not in the Service Authorization Reference")
     return tuple(
-        (str(get_resource_type_name_with_raw_arn(row["resource_arn_format"])), str(row["resource_arn_format"]))
+        (
+            str(get_resource_type_name_with_raw_arn(row["resource_arn_format"])),
+            str(row["resource_arn_format"]),
+        )
         for row in rows
         if row["resource_arn_format"] != "*"
     )
@@ -130,7 +133,9 @@ def _placeholder(name: str, params: dict[str, Any]) -> str | None:
     return None
 
 
-def _fill(arn_format: str, params: dict[str, Any], region: str, account: str, create: bool) -> str | None:
+def _fill(
+    arn_format: str, params: dict[str, Any], region: str, account: str, create: bool
+) -> str | None:
     known = {"Partition": "aws", "Region": region, "Account": account}
 
     def sub(m: re.Match[str]) -> str:

@@ -102,7 +102,9 @@ class Authorizer:
             # PassRole and tagging are part of the call itself: same network context
             if endpoint_id and not request.action.startswith("kms:"):
                 request = Request(
-                    request.principal, request.action, request.resource,
+                    request.principal,
+                    request.action,
+                    request.resource,
                     {**request.context, **network},
                 )
             self._decide(decision, request, None)
@@ -182,7 +184,10 @@ class Authorizer:
         for name in TAG_PARAMS:
             given = params.get(name)
             if isinstance(given, list):
-                return {str(t.get("key", t.get("Key"))): str(t.get("value", t.get("Value"))) for t in given}
+                return {
+                    str(t.get("key", t.get("Key"))): str(t.get("value", t.get("Value")))
+                    for t in given
+                }
         return {}
 
     def _store_key(self, resource: str) -> str | None:

@@ -180,7 +180,12 @@ class Deliveries:
             else:
                 path.problems.append(f"target {arn}: not a destination this checks")
             if "RoleArn" in target:
-                self._trust(path, str(self.d.resolve(target["RoleArn"], r.stack)), "events.amazonaws.com", rule)
+                self._trust(
+                    path,
+                    str(self.d.resolve(target["RoleArn"], r.stack)),
+                    "events.amazonaws.com",
+                    rule,
+                )
             out.append(path)
             dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
             if dlq is not None:
@@ -224,7 +229,11 @@ class Deliveries:
         if not logging:
             return []
         source = self.d.values(r.stack, r.logical_id)["Arn"]
-        bucket = str(self.d.resolve(logging.get("DestinationBucketName"), r.stack)) if logging.get("DestinationBucketName") else source.split(":::")[1]
+        bucket = (
+            str(self.d.resolve(logging.get("DestinationBucketName"), r.stack))
+            if logging.get("DestinationBucketName")
+            else source.split(":::")[1]
+        )
         prefix = str(logging.get("LogFilePrefix", ""))
         path = Path("S3 server access logs", r.logical_id, f"s3://{bucket}/{prefix}")
         principal = "logging.s3.amazonaws.com"
@@ -254,7 +263,9 @@ class Deliveries:
         name = str(self.d.values(r.stack, r.logical_id)["Ref"])
         path = Path("CloudWatch Logs encryption", r.logical_id, name)
         if "KmsKeyId" in r.properties:
-            self._logs_encryption(path, r.logical_id, name, self.d.resolve(r.properties["KmsKeyId"], r.stack))
+            self._logs_encryption(
+                path, r.logical_id, name, self.d.resolve(r.properties["KmsKeyId"], r.stack)
+            )
         return [path] if path.checked or path.problems else []
 
     def _aws_stepfunctions_statemachine(self, r: Any) -> list[Path]:
@@ -281,12 +292,29 @@ class Deliveries:
             stage = f"arn:aws:apigateway:{self.d.region}::/restapis/{r.properties.get('RestApiId')}"
             self._trust(path, role, "apigateway.amazonaws.com", stage)
             found = self.d.find(role)
-            managed = [
-                str(self.d.resolve(m, found[0]))
-                for m in as_list(self.d.resource(*found).properties.get("ManagedPolicyArns"))
-            ] if found else []
-            if any(m.endswith(":policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs") for m in managed):
-                path.checked.append(f"{role} holds AWS managed AmazonAPIGatewayPushToCloudWatchLogs")
+            managed = (
+                [
+                    str(self.d.resolve(m, found[0]))
+                    for m in as_list(self.d.resource(*found).properties.get("ManagedPolicyArns"))
+                ]
+                if found
+                else []
+            )
+            if any(
+                m.endswith(":policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+                for m in managed
+            ):
+                path.checked.append(
+                    f"{role} holds AWS managed AmazonAPIGatewayPushToCloudWatchLogs"
+                )
             else:
-                self._check(path, Request(role, "logs:PutLogEvents", group + ":log-stream:s", {"aws:principalarn": role}))
+                self._check(
+                    path,
+                    Request(
+                        role,
+                        "logs:PutLogEvents",
+                        group + ":log-stream:s",
+                        {"aws:principalarn": role},
+                    ),
+                )
         return [path]

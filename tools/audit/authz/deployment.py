@@ -88,7 +88,12 @@ class Deployment:
         if t == "AWS::SQS::Queue":
             name = self._name(r, "QueueName", limit=80)
             url = f"https://sqs.{g}.amazonaws.com/{a}/{name}"
-            return {"Ref": url, "QueueUrl": url, "QueueName": name, "Arn": f"arn:aws:sqs:{g}:{a}:{name}"}
+            return {
+                "Ref": url,
+                "QueueUrl": url,
+                "QueueName": name,
+                "Arn": f"arn:aws:sqs:{g}:{a}:{name}",
+            }
         if t == "AWS::Lambda::Function":
             name = self._name(r, "FunctionName")
             return {"Ref": name, "Arn": f"arn:aws:lambda:{g}:{a}:function:{name}"}

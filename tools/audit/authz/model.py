@@ -138,7 +138,9 @@ class PolicyModel:
         for r in self.d.resources():
             props, v = r.properties, None
             if r.type == "AWS::S3::Bucket":
-                rules = (props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration")
+                rules = (props.get("BucketEncryption") or {}).get(
+                    "ServerSideEncryptionConfiguration"
+                )
                 for rule in as_list(rules):
                     v = (rule.get("ServerSideEncryptionByDefault") or {}).get("KMSMasterKeyID")
                 name = self.d.values(r.stack, r.logical_id)["Ref"]

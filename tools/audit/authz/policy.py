@@ -4,8 +4,8 @@ Follows the IAM policy evaluation logic and condition-operator pages of the IAM 
 (reference_policies_evaluation-logic.html, reference_policies_elements_condition_operators.html):
 actions match case-insensitively with ``*``/``?``, resources case-sensitively; several values of
 one condition key are OR-ed, several keys and operators AND-ed; a key missing from the request
-fails every operator except the negated ones (``StringNotEquals``, ``ArnNotLike``...), ``...IfExists``
-and ``ForAllValues:``; ``Null`` tests presence. Operators outside that set raise
+fails every operator except the negated ones (``StringNotEquals``, ``ArnNotLike``...),
+``...IfExists`` and ``ForAllValues:``; ``Null`` tests presence. Operators outside that set raise
 ``UnsupportedCondition`` (so a template using one fails loudly instead of being misread).
 """
 
@@ -160,7 +160,9 @@ def condition_holds(statement: Statement, request: Request) -> bool:
     for op, block in (statement.body.get("Condition") or {}).items():
         quantifier, base, if_exists = _operator(op)
         for key, wanted in block.items():
-            wanted_values = [str(w).lower() if isinstance(w, bool) else str(w) for w in as_list(wanted)]
+            wanted_values = [
+                str(w).lower() if isinstance(w, bool) else str(w) for w in as_list(wanted)
+            ]
             got = request.value(key)
             if base == "Null":
                 if (got is None) != (wanted_values[0].lower() == "true"):
@@ -172,8 +174,10 @@ def condition_holds(statement: Statement, request: Request) -> bool:
                 return False
             positive = NEGATED.get(base, base)
 
-            def one(value: str, positive: str = positive) -> bool:
-                return any(_compare(positive, w, value) for w in wanted_values)
+            def one(
+                value: str, positive: str = positive, wanted: list[str] = wanted_values
+            ) -> bool:
+                return any(_compare(positive, w, value) for w in wanted)
 
             if quantifier == "ForAllValues":
                 ok = all(one(v) for v in got)

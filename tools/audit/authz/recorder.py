@@ -25,7 +25,6 @@ from botocore.client import BaseClient
 
 from tools.audit.authz.calls import Call
 
-
 # Modules between handler code and the SDK call: the SDK, the project's AWS adapters, threads.
 PASS_THROUGH = (
     "botocore",
@@ -115,7 +114,9 @@ class CallRecorder:
         return calls
 
 
-def handler_packages(resources: Mapping[tuple[str, str], dict[str, Any]]) -> dict[str, tuple[str, str]]:
+def handler_packages(
+    resources: Mapping[tuple[str, str], dict[str, Any]],
+) -> dict[str, tuple[str, str]]:
     """Handler package -> function, from (stack, logical id) -> Lambda function properties."""
     out: dict[str, tuple[str, str]] = {}
     for key, props in resources.items():
