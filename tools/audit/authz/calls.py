@@ -42,6 +42,17 @@ KMS_FOR = {
 SERVICE_HOST = {"stepfunctions": "states"}
 
 
+def encryption_context(store: str) -> dict[str, str]:
+    """The encryption context a service's KMS request for ``store`` carries (SQS Developer
+    Guide, sqs-server-side-encryption.html: ``aws:sqs:arn``; SNS Developer Guide,
+    sns-server-side-encryption.html: ``aws:sns:topicArn``)."""
+    if store.startswith("arn:aws:sqs:"):
+        return {"kms:encryptioncontext:aws:sqs:arn": store}
+    if store.startswith("arn:aws:sns:"):
+        return {"kms:encryptioncontext:aws:sns:topicarn": store}
+    return {}
+
+
 @dataclass(frozen=True)
 class Call:
     scenario: str
@@ -173,6 +184,7 @@ class Authorizer:
                 host = SERVICE_HOST.get(call.service, call.service)
                 context = {
                     **base,
+                    **encryption_context(access.resource),
                     "kms:viaservice": f"{host}.{self.d.region}.amazonaws.com",
                     "aws:viaawsservice": "true",
                 }

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.audit.authz.calls import Authorizer
+from tools.audit.authz.calls import Authorizer, encryption_context
 from tools.audit.authz.policy import Request, as_list, evaluate, statements
 
 # Service principals whose KMS requests carry no aws:SourceArn / aws:SourceAccount.
@@ -88,8 +88,8 @@ class Deliveries:
         key = self.m.encryption.get(arn)
         if key is not None:
             kms_source = None if principal in NO_SOURCE_KEYS_FOR_KMS else source_arn
+            context = {**self._service(principal, kms_source), **encryption_context(arn)}
             for kms_action in ("kms:GenerateDataKey", "kms:Decrypt"):
-                context = self._service(principal, kms_source)
                 self._check(path, Request(writer, kms_action, key, context))
 
     def _role_writes(self, path: Path, role: str, action: str, arn: str, via: str) -> None:
@@ -106,6 +106,7 @@ class Deliveries:
         if key is not None:
             context = {
                 **base,
+                **encryption_context(arn),
                 "aws:viaawsservice": "true",
                 "kms:viaservice": f"{via}.{self.d.region}.amazonaws.com",
             }

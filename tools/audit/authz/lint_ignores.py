@@ -46,8 +46,18 @@ IGNORES: list[Ignore] = [
         "MISMATCHED_TYPE",
         KEY,
         r"ArnLike requires a value of type Arn but given String",
-        "AWS's documented CloudWatch Logs statement compares kms:EncryptionContext:aws:logs:arn "
-        "(a log group ARN) with ArnLike (CloudWatch Logs User Guide, encrypt-log-data-kms.html).",
+        "Encryption-context values that are ARNs are compared with ArnLike in AWS's own key "
+        "policies: kms:EncryptionContext:aws:logs:arn (CloudWatch Logs User Guide, "
+        "encrypt-log-data-kms.html) and aws:sqs:arn (SQS Developer Guide, "
+        "sqs-server-side-encryption.html).",
+        True,
+    ),
+    Ignore(
+        "MISMATCHED_TYPE",
+        IDENTITY,
+        r"ArnEquals requires a value of type Arn but given String",
+        "AWS's documented policy for Bedrock jobs in a VPC compares the job-ARN request and "
+        "resource tags with ArnEquals (Bedrock User Guide, vpc-model-customization.html).",
         True,
     ),
     Ignore(
@@ -150,15 +160,6 @@ IGNORES: list[Ignore] = [
         r"ecr:getauthorizationtoken",
         "The SageMaker training role pulls the training image from ECR; GetAuthorizationToken "
         "has no resource type (SageMaker Developer Guide, sagemaker-roles.html).",
-        False,
-    ),
-    Ignore(
-        "RESOURCE_STAR",
-        IDENTITY,
-        r"ec2:CreateNetworkInterface",
-        "Lambda creates and deletes a function's ENIs with the execution role before any ENI "
-        "ARN exists; AWS's AWSLambdaVPCAccessExecutionRole grants them on * (Lambda Developer "
-        "Guide, configuration-vpc.html); scoped to the stage's region.",
         False,
     ),
 ]
