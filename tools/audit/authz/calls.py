@@ -88,6 +88,10 @@ class Authorizer:
         role = self.model.function_role(*call.function)
         decision = Decision(call, role)
         base = self._context(role)
+        tags = self._tags(call.params)
+        if tags and call.operation.startswith("Create"):  # tag-on-create: the request's tags
+            base["aws:tagkeys"] = list(tags)
+            base.update({f"aws:requesttag/{k}".lower(): v for k, v in tags.items()})
         try:
             needed, underived = accesses(
                 call.service, call.operation, call.params, self.d.region, self.d.account
@@ -167,14 +171,9 @@ class Authorizer:
         if tags and call.operation.startswith("Create"):
             prefix = iam_action(call.service, call.operation).split(":")[0]
             tag_action = "sagemaker:AddTags" if prefix == "sagemaker" else f"{prefix}:TagResource"
-            context = {
-                **base,
-                "aws:tagkeys": list(tags),
-                **{f"aws:requesttag/{k}".lower(): v for k, v in tags.items()},
-            }
             for access in needed:
                 if access.resource != "*" and ":foundation-model/" not in access.resource:
-                    out.append(Request(role, tag_action, access.resource, context))
+                    out.append(Request(role, tag_action, access.resource, base))
         kms_actions = KMS_FOR.get((call.service, call.operation), ())
         if kms_actions:
             for access in needed:
@@ -214,10 +213,36 @@ class Authorizer:
     def _decide(
         self, decision: Decision, request: Request, endpoint: list[Statement] | None
     ) -> None:
+        owner = self.resource_account(request.resource)
+        if owner is not None:
+            request = Request(
+                request.principal,
+                request.action,
+                request.resource,
+                {**request.context, "aws:resourceaccount": owner},
+            )
         decision.checked.append(f"{request.action} on {request.resource}")
         reason = self.denial(request, endpoint)
         if reason:
             decision.denials.append(f"{request.action} on {request.resource}: {reason}")
+
+    def resource_account(self, resource: str) -> str | None:
+        """aws:ResourceAccount of a request: the account in the resource's ARN; a bucket of the
+        templates is this account's; an action without a resource type acts in the caller's
+        account; AWS-owned resources (foundation models, other accounts' buckets) have none
+        that is ours, so the key is absent (IAM User Guide, reference_policies_condition-keys
+        .html#condition-keys-resourceaccount)."""
+        if resource == "*":
+            return self.d.account
+        if resource.startswith("arn:aws:s3:::"):
+            bucket = resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+            own = {
+                self.d.values(r.stack, r.logical_id)["Ref"]
+                for r in self.d.resources("AWS::S3::Bucket")
+            }
+            return self.d.account if bucket in own else None
+        parts = resource.split(":")
+        return parts[4] if len(parts) > 5 and parts[4] else None
 
     def denial(self, request: Request, endpoint: list[Statement] | None = None) -> str | None:
         """Why ``request`` is denied, or None when it is allowed."""
