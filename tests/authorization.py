@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,4 +90,5 @@ def check_scenario(
 
 def write_ledger(ledger: Ledger) -> None:
     LEDGER_PATH.parent.mkdir(parents=True, exist_ok=True)
-    LEDGER_PATH.write_text(json.dumps(ledger.to_json(), indent=1) + "\n")
+    written = {**ledger.to_json(), "written_at": datetime.now(tz=UTC).isoformat(timespec="seconds")}
+    LEDGER_PATH.write_text(json.dumps(written, indent=1) + "\n")

@@ -148,7 +148,7 @@ IGNORES: list[Ignore] = [
     Ignore(
         "PERMISSIONS_MANAGEMENT_ACTIONS",
         ("AWS::EC2::VPCEndpoint",),
-        r"s3:putobject(version)?acl",
+        r'"actions": \["s3:putobjectacl", "s3:putobjectversionacl"\]',
         "The S3 gateway endpoint admits this account's principals to s3:PutObject*; every "
         "bucket has ACLs disabled (ObjectOwnership BucketOwnerEnforced), so an ACL cannot "
         "grant access (S3 User Guide, about-object-ownership.html).",
@@ -161,5 +161,23 @@ IGNORES: list[Ignore] = [
         "The SageMaker training role pulls the training image from ECR; GetAuthorizationToken "
         "has no resource type (SageMaker Developer Guide, sagemaker-roles.html).",
         False,
+    ),
+    # -- interface endpoint policies (after the S3 gateway rows: the first matching row wins) --
+    *(
+        Ignore(
+            issue,
+            ("AWS::EC2::VPCEndpoint",),
+            r"",
+            "An endpoint policy grants nothing: it narrows what may pass through one service's "
+            'endpoint, here to this account\'s principals; parliament reads its "Action": "*" as '
+            "an identity grant of every action of every service (AWS PrivateLink Guide, "
+            "vpc-endpoints-access.html).",
+            True,
+        )
+        for issue in (
+            "PRIVILEGE_ESCALATION",
+            "CREDENTIALS_EXPOSURE",
+            "PERMISSIONS_MANAGEMENT_ACTIONS",
+        )
     ),
 ]
