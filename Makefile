@@ -34,8 +34,8 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Lambda runtime dependencies (pydantic, Powertools) as a layer for arm64 / Python 3.14,
-# installed from pinned wheels at setup so that synthesis itself needs no network.
+# Lambda runtime dependencies (pydantic, Powertools, boto3/botocore) as a layer for arm64 /
+# Python 3.14, installed from pinned wheels at setup so that synthesis itself needs no network.
 $(LAYER_DIR)/.installed: lambdas/requirements.txt $(VENV)/.installed
 	rm -rf $(LAYER_DIR) && mkdir -p $(LAYER_DIR)/python
 	$(PY) -m pip install --quiet --no-deps --only-binary=:all: --platform manylinux2014_aarch64 \

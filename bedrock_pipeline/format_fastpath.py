@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any, TypeGuard
 
-from bedrock_pipeline.formats import CONVERSE_SCHEMA_VERSION, DatasetFormat
+from bedrock_pipeline.formats import CONVERSE_SCHEMA_VERSION, DEFAULT_DIALECT, DatasetFormat
+from bedrock_pipeline.formats import ConverseDialect as Dialect
 
 _MESSAGES_KEYS = frozenset({"system", "messages"})
 _CONVERSE_KEYS = frozenset({"schemaVersion", "system", "messages"})
@@ -50,8 +51,8 @@ def _messages(record: dict[str, Any], require_answer: bool) -> list[str] | None:
     return texts
 
 
-def _block_text(blocks: Any) -> str | None:
-    if type(blocks) is not list or not blocks:
+def _block_text(blocks: Any, most: int | None) -> str | None:
+    if type(blocks) is not list or not blocks or (most is not None and len(blocks) > most):
         return None
     parts = []
     for block in blocks:
@@ -64,7 +65,7 @@ def _block_text(blocks: Any) -> str | None:
     return parts[0] if len(parts) == 1 else "\n".join(parts)
 
 
-def _converse(record: dict[str, Any], require_answer: bool) -> list[str] | None:
+def _converse(record: dict[str, Any], require_answer: bool, dialect: Dialect) -> list[str] | None:
     if (
         not _CONVERSE_KEYS.issuperset(record)
         or record.get("schemaVersion") != CONVERSE_SCHEMA_VERSION
@@ -78,7 +79,7 @@ def _converse(record: dict[str, Any], require_answer: bool) -> list[str] | None:
     for message in messages:
         if type(message) is not dict or len(message) != 2 or message.get("role") != expected:
             return None
-        text = _block_text(message.get("content"))
+        text = _block_text(message.get("content"), dialect.max_blocks_per_message)
         if text is None:
             return None
         texts.append(text)
@@ -86,7 +87,7 @@ def _converse(record: dict[str, Any], require_answer: bool) -> list[str] | None:
     if require_answer and expected == "assistant":
         return None
     if "system" in record:
-        system = _block_text(record["system"])
+        system = _block_text(record["system"], dialect.max_system_blocks)
         if system is None:
             return None
         texts.append(system)
@@ -94,7 +95,7 @@ def _converse(record: dict[str, Any], require_answer: bool) -> list[str] | None:
 
 
 def record_texts(
-    record: Any, fmt: DatasetFormat, require_answer: bool
+    record: Any, fmt: DatasetFormat, require_answer: bool, dialect: Dialect = DEFAULT_DIALECT
 ) -> tuple[list[str], int] | None:
     """(texts in turn order with the system prompt last, number of turns), or None: unsure."""
     if type(record) is not dict:
@@ -107,7 +108,10 @@ def record_texts(
     if fmt is DatasetFormat.CONTINUED_PRETRAINING:
         text = record.get("input")
         return ([text], 1) if len(record) == 1 and _ok(text) else None
-    texts = (_messages if fmt is DatasetFormat.MESSAGES else _converse)(record, require_answer)
+    if fmt is DatasetFormat.MESSAGES:
+        texts = _messages(record, require_answer)
+    else:
+        texts = _converse(record, require_answer, dialect)
     if texts is None:
         return None
     turns = len(record["messages"])

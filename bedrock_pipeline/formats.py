@@ -8,25 +8,61 @@ files of up to 10 GB and must stay close to bare `json.loads` speed.
 Formats (user guide, "Prepare your training datasets", model-customization-prepare.html):
   messages                   Claude 3 Haiku   {"system"?, "messages": [{"role", "content": str}]}
   prompt-completion          Llama 3.1, Titan {"prompt": str, "completion": str}
-  bedrock-conversation-2024  Converse (Llama 3.2/3.3, Nova, distillation)
+  bedrock-conversation-2024  Converse (Llama 3.2/3.3, Nova, Nova 2, distillation): parsed by
+                             bedrock_pipeline.converse under the model's ConverseDialect
   input                      continued pre-training {"input": str}
+
+docs/validation.md lists every format, dialect and limit with its source page.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
-CONVERSE_SCHEMA_VERSION = "bedrock-conversation-2024"
-IMAGE_FORMATS: frozenset[str] = frozenset({"png", "jpeg", "gif", "webp"})
-ROLES: frozenset[str] = frozenset({"user", "assistant"})
-# S3 bucket naming rules (3-63 chars, lowercase, digits, dots, hyphens) + a non-empty key.
-_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S.*$")
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
+from bedrock_pipeline.converse import (
+    DEFAULT_DIALECT,
+    IMAGE_FORMATS,
+    ConverseDialect,
+    parse_converse,
+)
+from bedrock_pipeline.format_base import (
+    _MESSAGE_KEYS,
+    CONVERSE_SCHEMA_VERSION,
+    ROLES,
+    Conversation,
+    FormatCode,
+    FormatError,
+    Turn,
+    _Bad,
+    _check_keys,
+    _message_list,
+    _require,
+    _role,
+    _roles_in_order,
+    _text,
+    _tname,
+)
+
+__all__ = [
+    "CONVERSE_SCHEMA_VERSION",
+    "DEFAULT_DIALECT",
+    "IMAGE_FORMATS",
+    "ROLES",
+    "Conversation",
+    "ConverseDialect",
+    "DatasetFormat",
+    "FormatCode",
+    "FormatError",
+    "Turn",
+    "allowed_keys",
+    "detect_format",
+    "iter_jsonl",
+    "parse_line",
+    "to_conversation",
+]
 
 
 class DatasetFormat(StrEnum):
@@ -34,71 +70,6 @@ class DatasetFormat(StrEnum):
     PROMPT_COMPLETION = "prompt-completion"
     CONVERSE = "bedrock-conversation-2024"
     CONTINUED_PRETRAINING = "input"
-
-
-class FormatCode(StrEnum):
-    """Record-level error codes raised by this module (dataset-level ones live in validation)."""
-
-    INVALID_UTF8 = "INVALID_UTF8"
-    INVALID_JSON = "INVALID_JSON"
-    BLANK_LINE = "BLANK_LINE"
-    NOT_AN_OBJECT = "NOT_AN_OBJECT"
-    UNKNOWN_FORMAT = "UNKNOWN_FORMAT"
-    MISSING_FIELD = "MISSING_FIELD"
-    UNKNOWN_FIELD = "UNKNOWN_FIELD"
-    WRONG_TYPE = "WRONG_TYPE"
-    EMPTY_CONTENT = "EMPTY_CONTENT"
-    INVALID_ROLE = "INVALID_ROLE"
-    ROLE_ORDER = "ROLE_ORDER"
-    SCHEMA_VERSION = "SCHEMA_VERSION"
-    INVALID_CONTENT_BLOCK = "INVALID_CONTENT_BLOCK"
-    IMAGE_NOT_ALLOWED = "IMAGE_NOT_ALLOWED"
-    IMAGE_FORMAT = "IMAGE_FORMAT"
-    IMAGE_URI = "IMAGE_URI"
-
-
-class FormatError(ValueError):
-    """A record (or line) that does not match its format; str() is `PATH:LINE: CODE: message`."""
-
-    def __init__(self, path: str, line: int, code: str, field: str, message: str) -> None:
-        self.path = path
-        self.line = line
-        self.code = code
-        self.field = field
-        self.message = message
-        super().__init__(f"{path}:{line}: {code}: {message}")
-
-    def __reduce__(self) -> tuple[Any, ...]:  # keep picklable (multiprocessing, Lambda errors)
-        return (type(self), (self.path, self.line, self.code, self.field, self.message))
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: Literal["user", "assistant"]
-    text: str
-
-
-@dataclass(frozen=True)
-class Conversation:
-    system: str | None
-    turns: tuple[Turn, ...]  # CPT: a single assistant turn holding `input` (train on all of it)
-    has_images: bool = False
-
-    @property
-    def reference_answer(self) -> str | None:
-        """Text of the last assistant turn (the completion for prompt/completion)."""
-        for turn in reversed(self.turns):
-            if turn.role == "assistant":
-                return turn.text
-        return None
-
-
-class _Bad(Exception):
-    """Internal: raised deep in a record, turned into FormatError with path/line by the caller."""
-
-    def __init__(self, code: FormatCode, field: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.field, self.message = code, field, message
 
 
 _ALLOWED_KEYS: dict[DatasetFormat, frozenset[str]] = {
@@ -111,40 +82,6 @@ _ALLOWED_KEYS: dict[DatasetFormat, frozenset[str]] = {
 
 def allowed_keys(fmt: DatasetFormat) -> frozenset[str]:
     return _ALLOWED_KEYS[fmt]
-
-
-def _keys(allowed: frozenset[str]) -> str:
-    return ", ".join(sorted(allowed))
-
-
-def _check_keys(obj: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
-    for key in obj:
-        if key not in allowed:
-            field = f"{where}.{key}" if where else key
-            raise _Bad(
-                FormatCode.UNKNOWN_FIELD,
-                field,
-                f"unknown field '{field}'; allowed: {_keys(allowed)}",
-            )
-
-
-def _text(value: Any, field: str) -> str:
-    if type(value) is not str:
-        raise _Bad(FormatCode.WRONG_TYPE, field, f"'{field}' must be a string, got {_tname(value)}")
-    if not value or value.isspace():
-        raise _Bad(FormatCode.EMPTY_CONTENT, field, f"'{field}' is empty")
-    return value
-
-
-def _tname(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _require(obj: Mapping[str, Any], key: str, field: str) -> Any:
-    try:
-        return obj[key]
-    except KeyError:
-        raise _Bad(FormatCode.MISSING_FIELD, field, f"missing required field '{field}'") from None
 
 
 def detect_format(record: Mapping[str, Any]) -> DatasetFormat:
@@ -189,11 +126,14 @@ def to_conversation(
     require_answer: bool = True,
     path: str = "<record>",
     line: int = 0,
+    dialect: ConverseDialect = DEFAULT_DIALECT,
 ) -> Conversation:
     """Parse one record of format `fmt` (detected when None) into a Conversation.
 
     `require_answer=False` accepts a conversation that ends on the user turn: distillation
-    prompts, where the teacher writes the answer.
+    prompts, where the teacher writes the answer. `dialect` is what the model reads of the
+    Converse format (blocks, media, schema versions; `registry` rows name theirs); the
+    default takes text and images. Raises FormatError naming path, line and field.
     """
     try:
         if fmt is None:
@@ -204,52 +144,11 @@ def to_conversation(
                 "",
                 f"a record must be a JSON object, got {_tname(record)}",
             )
+        if fmt is DatasetFormat.CONVERSE:
+            return parse_converse(record, require_answer, dialect)
         return _PARSERS[fmt](record, require_answer)
     except _Bad as bad:
         raise FormatError(path, line, bad.code, bad.field, bad.message) from None
-
-
-def _roles_in_order(roles: list[str], require_answer: bool) -> None:
-    for i, role in enumerate(roles):
-        expected = "user" if i % 2 == 0 else "assistant"
-        if role != expected:
-            raise _Bad(
-                FormatCode.ROLE_ORDER,
-                f"messages[{i}].role",
-                f"messages[{i}] is '{role}' but must be '{expected}': turns start with user "
-                "and alternate user/assistant",
-            )
-    if not roles:
-        raise _Bad(FormatCode.EMPTY_CONTENT, "messages", "'messages' is empty")
-    if require_answer and roles[-1] != "assistant":
-        raise _Bad(
-            FormatCode.ROLE_ORDER,
-            f"messages[{len(roles) - 1}].role",
-            "the last message must be from the assistant",
-        )
-
-
-def _role(message: Mapping[str, Any], i: int) -> str:
-    role = _require(message, "role", f"messages[{i}].role")
-    if type(role) is not str or role not in ROLES:  # unhashable values must not crash `in`
-        raise _Bad(
-            FormatCode.INVALID_ROLE,
-            f"messages[{i}].role",
-            f"messages[{i}].role is {json.dumps(role)}; allowed: assistant, user",
-        )
-    return str(role)
-
-
-def _message_list(record: Mapping[str, Any]) -> list[Any]:
-    messages = _require(record, "messages", "messages")
-    if type(messages) is not list:
-        raise _Bad(
-            FormatCode.WRONG_TYPE, "messages", f"'messages' must be a list, got {_tname(messages)}"
-        )
-    return messages
-
-
-_MESSAGE_KEYS = frozenset({"role", "content"})
 
 
 def _parse_messages(record: Mapping[str, Any], require_answer: bool) -> Conversation:
@@ -274,10 +173,14 @@ def _parse_messages(record: Mapping[str, Any], require_answer: bool) -> Conversa
 
 
 def _parse_prompt_completion(record: Mapping[str, Any], require_answer: bool) -> Conversation:
-    _check_keys(record, _ALLOWED_KEYS[DatasetFormat.PROMPT_COMPLETION], "")
+    # Other top-level keys (an "id", a label) are kept out of training, not refused: AWS's
+    # Llama validator allows them (additionalProperties) and no guide page forbids them.
+    allowed = _ALLOWED_KEYS[DatasetFormat.PROMPT_COMPLETION]
+    ignored = tuple(str(k) for k in record if k not in allowed)
     prompt = _text(_require(record, "prompt", "prompt"), "prompt")
     completion = _text(_require(record, "completion", "completion"), "completion")
-    return Conversation(None, (Turn("user", prompt), Turn("assistant", completion)))
+    turns = (Turn("user", prompt), Turn("assistant", completion))
+    return Conversation(None, turns, ignored_fields=ignored)
 
 
 def _parse_input(record: Mapping[str, Any], require_answer: bool) -> Conversation:
@@ -286,127 +189,9 @@ def _parse_input(record: Mapping[str, Any], require_answer: bool) -> Conversatio
     return Conversation(None, (Turn("assistant", text),))
 
 
-_BLOCK_KEYS = frozenset({"text", "image"})
-_IMAGE_KEYS = frozenset({"format", "source"})
-_S3_LOCATION_KEYS = frozenset({"uri", "bucketOwner"})
-
-
-def _parse_converse(record: Mapping[str, Any], require_answer: bool) -> Conversation:
-    _check_keys(record, _ALLOWED_KEYS[DatasetFormat.CONVERSE], "")
-    version = _require(record, "schemaVersion", "schemaVersion")
-    if version != CONVERSE_SCHEMA_VERSION:
-        raise _Bad(
-            FormatCode.SCHEMA_VERSION,
-            "schemaVersion",
-            f"schemaVersion is {json.dumps(version)}; allowed: {CONVERSE_SCHEMA_VERSION}",
-        )
-    system = None
-    if "system" in record:
-        blocks = record["system"]
-        if type(blocks) is not list:
-            raise _Bad(
-                FormatCode.WRONG_TYPE,
-                "system",
-                f"'system' must be a list of {{\"text\"}}, got {_tname(blocks)}",
-            )
-        parts = []
-        for j, block in enumerate(blocks):
-            if type(block) is not dict or "image" in block:
-                raise _Bad(
-                    FormatCode.INVALID_CONTENT_BLOCK,
-                    f"system[{j}]",
-                    f'system[{j}] must be {{"text": str}}',
-                )
-            _check_keys(block, frozenset({"text"}), f"system[{j}]")
-            parts.append(_text(_require(block, "text", f"system[{j}].text"), f"system[{j}].text"))
-        system = "\n".join(parts) or None
-    turns = []
-    has_images = False
-    for i, message in enumerate(_message_list(record)):
-        if type(message) is not dict:
-            raise _Bad(FormatCode.WRONG_TYPE, f"messages[{i}]", f"messages[{i}] must be an object")
-        _check_keys(message, _MESSAGE_KEYS, f"messages[{i}]")
-        role = _role(message, i)
-        content = _require(message, "content", f"messages[{i}].content")
-        if type(content) is not list:
-            raise _Bad(
-                FormatCode.WRONG_TYPE,
-                f"messages[{i}].content",
-                f"messages[{i}].content must be a list of content blocks, got {_tname(content)}",
-            )
-        if not content:
-            raise _Bad(
-                FormatCode.EMPTY_CONTENT,
-                f"messages[{i}].content",
-                f"messages[{i}].content is empty",
-            )
-        texts = []
-        for j, block in enumerate(content):
-            field = f"messages[{i}].content[{j}]"
-            if type(block) is not dict or len(block) != 1:
-                raise _Bad(
-                    FormatCode.INVALID_CONTENT_BLOCK,
-                    field,
-                    f"{field} must hold exactly one of 'text' or 'image'",
-                )
-            if "text" in block:
-                texts.append(_text(block["text"], f"{field}.text"))
-            elif "image" in block:
-                if role != "user":
-                    raise _Bad(
-                        FormatCode.IMAGE_NOT_ALLOWED,
-                        f"{field}.image",
-                        f"{field}: images are allowed only in user turns",
-                    )
-                _check_image(block["image"], f"{field}.image")
-                has_images = True
-            else:
-                _check_keys(block, _BLOCK_KEYS, field)
-        turns.append(Turn(role, "\n".join(texts)))  # type: ignore[arg-type]
-    _roles_in_order([t.role for t in turns], require_answer)
-    return Conversation(system, tuple(turns), has_images)
-
-
-def _check_image(image: Any, field: str) -> None:
-    if type(image) is not dict:
-        raise _Bad(FormatCode.WRONG_TYPE, field, f"'{field}' must be an object")
-    _check_keys(image, _IMAGE_KEYS, field)
-    fmt = _require(image, "format", f"{field}.format")
-    if type(fmt) is not str or fmt not in IMAGE_FORMATS:
-        raise _Bad(
-            FormatCode.IMAGE_FORMAT,
-            f"{field}.format",
-            f"image format {json.dumps(fmt)}; allowed: {_keys(IMAGE_FORMATS)}",
-        )
-    source = _require(image, "source", f"{field}.source")
-    if type(source) is not dict:
-        raise _Bad(FormatCode.WRONG_TYPE, f"{field}.source", f"'{field}.source' must be an object")
-    _check_keys(source, frozenset({"s3Location"}), f"{field}.source")
-    location = _require(source, "s3Location", f"{field}.source.s3Location")
-    where = f"{field}.source.s3Location"
-    if type(location) is not dict:
-        raise _Bad(FormatCode.WRONG_TYPE, where, f"'{where}' must be an object")
-    _check_keys(location, _S3_LOCATION_KEYS, where)
-    uri = _require(location, "uri", f"{where}.uri")
-    if type(uri) is not str or not _S3_URI.match(uri):
-        raise _Bad(
-            FormatCode.IMAGE_URI,
-            f"{where}.uri",
-            f"image uri {json.dumps(uri)} is not s3://BUCKET/KEY with a valid bucket name",
-        )
-    owner = location.get("bucketOwner")
-    if owner is not None and (type(owner) is not str or not _ACCOUNT_ID.match(owner)):
-        raise _Bad(
-            FormatCode.IMAGE_URI,
-            f"{where}.bucketOwner",
-            f"bucketOwner {json.dumps(owner)} must be a 12-digit account id",
-        )
-
-
-_PARSERS = {
+_PARSERS: dict[DatasetFormat, Any] = {
     DatasetFormat.MESSAGES: _parse_messages,
     DatasetFormat.PROMPT_COMPLETION: _parse_prompt_completion,
-    DatasetFormat.CONVERSE: _parse_converse,
     DatasetFormat.CONTINUED_PRETRAINING: _parse_input,
 }
 

@@ -6,6 +6,13 @@ collapse whitespace; F1 over the bag of tokens; the best score over the referenc
 quirk is kept on purpose: v1.1 scores an empty prediction against an empty reference F1 0 but
 EM 1 (v2.0 changed this); matching the published script matters more than the edge case.
 
+The answer score is the numeracy-aware score the promotion gate uses by default, in the manner
+of TAT-QA's metric: a numeric reference (``numeric.numeric_reference``) scores 1 when the
+answer's numbers equal it by value (``numeric.numeric_match``: sign, scale words, percent,
+precision) and 0 otherwise, with no partial credit, as TAT-QA scores arithmetic answers; any
+other reference scores token F1 where each number is one token of its value
+(``numeric.answer_tokens``), so "1.0" and "10" differ while "1,234" and "1234" agree.
+
 Per model, quality is averaged over *all* test records; a record the model failed to answer
 scores 0, as the official script scores a missing prediction, and is counted in ``errors``.
 All ratios in the output are fractions (0.912, not 91.2).
@@ -22,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bedrock_pipeline.numeric import Number, numeric_match, numeric_reference
+from bedrock_pipeline.numeric import Number, answer_tokens, numeric_match, numeric_reference
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -33,9 +40,7 @@ def normalize_answer(text: str) -> str:
     return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())
 
 
-def f1_score(prediction: str, reference: str) -> float:
-    prediction_tokens = normalize_answer(prediction).split()
-    reference_tokens = normalize_answer(reference).split()
+def _token_f1(prediction_tokens: list[str], reference_tokens: list[str]) -> float:
     same = sum((Counter(prediction_tokens) & Counter(reference_tokens)).values())
     if same == 0:
         return 0.0
@@ -44,8 +49,25 @@ def f1_score(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def f1_score(prediction: str, reference: str) -> float:
+    return _token_f1(normalize_answer(prediction).split(), normalize_answer(reference).split())
+
+
 def exact_match_score(prediction: str, reference: str) -> float:
     return float(normalize_answer(prediction) == normalize_answer(reference))
+
+
+def answer_score(prediction: str, reference: str, number: Number | None = None) -> float:
+    """Numeric reference: 1.0 or 0.0 by value; text: F1 over value-normalized tokens.
+
+    ``number`` is ``numeric_reference(reference)`` when the caller has it already.
+    """
+    number = number if number is not None else numeric_reference(reference)
+    if number is not None:
+        return float(numeric_match(prediction, number))
+    return _token_f1(
+        answer_tokens(prediction, normalize_answer), answer_tokens(reference, normalize_answer)
+    )
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,7 @@ class RecordScore:
     f1: float
     exact_match: float
     numeric_match: float | None  # None: the reference is not a number
+    answer_score: float = 0.0
 
 
 def numeric_references(references: Sequence[str]) -> list[Number]:
@@ -82,7 +105,7 @@ def score_record(
     if numeric_refs is None:
         numeric_refs = numeric_references(references)
     if prediction.output is None:
-        return RecordScore(0.0, 0.0, 0.0 if numeric_refs else None)
+        return RecordScore(0.0, 0.0, 0.0 if numeric_refs else None, 0.0)
     out = prediction.output
     return RecordScore(
         f1=max(f1_score(out, ref) for ref in references),
@@ -90,6 +113,7 @@ def score_record(
         numeric_match=(
             max(float(numeric_match(out, n)) for n in numeric_refs) if numeric_refs else None
         ),
+        answer_score=max(answer_score(out, ref) for ref in references),
     )
 
 
@@ -128,6 +152,7 @@ def aggregate_scores(
         "f1": sum(s.f1 for s in scores) / n if n else 0.0,
         "exactMatch": sum(s.exact_match for s in scores) / n if n else 0.0,
         "numericMatch": sum(numeric) / len(numeric) if numeric else None,
+        "answerScore": sum(s.answer_score for s in scores) / n if n else 0.0,
         "numericRecords": len(numeric),
         "outputTokens": summarize(
             [float(p.output_tokens) for p in predictions if p.output_tokens is not None]
@@ -141,6 +166,10 @@ def _relative(new: float | None, old: float | None) -> float | None:
     if new is None or old is None or old == 0 or math.isnan(old):
         return None
     return (new - old) / old
+
+
+def _gain(new: float | None, old: float | None) -> float | None:
+    return new - old if new is not None and old is not None else None
 
 
 def compare(candidate: dict[str, Any], other: dict[str, Any]) -> dict[str, float | None]:
@@ -157,8 +186,7 @@ def compare(candidate: dict[str, Any], other: dict[str, Any]) -> dict[str, float
         "f1RelativeImprovement": _relative(candidate["f1"], other["f1"]),
         "exactMatchGain": candidate["exactMatch"] - other["exactMatch"],
         "exactMatchRelativeImprovement": _relative(candidate["exactMatch"], other["exactMatch"]),
-        "numericMatchGain": (
-            cand_nm - other_nm if cand_nm is not None and other_nm is not None else None
-        ),
+        "answerScoreGain": _gain(candidate.get("answerScore"), other.get("answerScore")),
+        "numericMatchGain": _gain(cand_nm, other_nm),
         "outputTokenReduction": -reduction if reduction is not None else None,
     }

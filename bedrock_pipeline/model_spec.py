@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from bedrock_pipeline.formats import DatasetFormat
+from bedrock_pipeline.formats import ConverseDialect, DatasetFormat
+
+# Converse records of text only, schemaVersion bedrock-conversation-2024.
+TEXT_ONLY = ConverseDialect("model-customization-prepare.html")
 
 
 class CustomizationType(StrEnum):
@@ -59,11 +62,16 @@ class DatasetLimits:
     max_tokens_per_record: int | None = None
     max_train_bytes: int | None = None
     max_validation_bytes: int | None = None
+    min_validation_records: int | None = None
     single_turn: bool = False  # one user turn (distillation for Claude and Llama)
     require_answer: bool = True  # False: the last assistant turn is optional (distillation)
-    images: bool = False
+    converse: ConverseDialect = TEXT_ONLY  # blocks, media and schema versions it reads
     reserved_keywords: tuple[str, ...] = ()  # text that makes the job fail if it appears
-    images_in_dataset_bucket: bool = False  # images must sit in the dataset's own bucket
+    reserved_in_answers: bool = False  # the keywords are refused in assistant turns too
+    images_in_dataset_bucket: bool = False  # media must sit in the dataset's own bucket
+    homogeneous_media: bool = False  # one kind of media per dataset: images or videos
+    validation_file: bool = True  # False: the job takes no validation dataset
+    tools_caution: str = ""  # warning for records that use tools ("" = none)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Numeric-aware answer matching, TAT-QA style.
+"""Numeric-aware answer matching, in the manner of TAT-QA's metric (NExTplusplus/TAT-QA).
 
 SQuAD normalisation strips punctuation, so "1,234.5" becomes the token "12345" and "$1.2
 million" never matches "1,200,000". For answers that are numbers we therefore also report a
@@ -15,8 +15,13 @@ report know what the number means:
 - Precision: a predicted value is rounded (half up) to the reference's precision -- the last
   decimal place the reference writes, times its scale -- before comparing. "12.47%" matches
   "12.5%", "1,234,567" matches "1.2 million", "3.1" does not match "3.14".
-- The percent sign is ignored in the comparison ("12.5" matches "12.5%"; "0.125" does not):
-  models often drop the sign, rarely rescale.
+- Percent is a scale of 0.01, as TAT-QA applies it: "12.5%" and the fraction "0.125" are the
+  same value and match. A model that drops the sign ("12.5" for "12.5%") matches too: the
+  question asked for a percentage, and a bare 12.5 cannot mean 1,250%.
+- Separators: "," groups thousands and "." is the decimal point, as in English-language
+  sources. "1,234" is 1234; "1.234" is one point two three four, never 1234; "1.234,5"
+  (continental) is not read as one number. Currency symbols and codes are not compared
+  ("$5" matches "5" and "EUR 5").
 - A prediction matches when the set of its numbers, each rounded as above, is exactly
   {reference value}: a concise answer or a sentence that repeats the one value passes; an answer
   that hedges between several values, or restates the inputs next to the result, fails. Bare
@@ -28,6 +33,7 @@ report know what the number means:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -123,6 +129,15 @@ def round_to(value: Decimal, quantum: Decimal) -> Decimal:
     return (value / quantum).to_integral_value(rounding=ROUND_HALF_UP) * quantum
 
 
+def _readings(number: Number, reference: Number) -> tuple[Decimal, ...]:
+    """The values a predicted number may stand for, in the reference's terms."""
+    if number.percent == reference.percent:
+        return (number.value,)
+    if reference.percent:  # "0.125" (fraction) or "12.5" (sign dropped) for "12.5%"
+        return (number.value, number.value * 100)
+    return (number.value, number.value / 100)  # "12.5%" for the fraction "0.125"
+
+
 def numeric_match(prediction: str, reference: Number) -> bool:
     """True when every number in the prediction equals the reference at its precision."""
     found = find_numbers(prediction)
@@ -130,5 +145,26 @@ def numeric_match(prediction: str, reference: Number) -> bool:
         found = [n for n in found if not n.year_like]
     if not found:
         return False
-    rounded = {round_to(n.value, reference.quantum) for n in found}
-    return rounded == {reference.value}
+    return all(
+        any(round_to(v, reference.quantum) == reference.value for v in _readings(n, reference))
+        for n in found
+    )
+
+
+def value_token(number: Number) -> str:
+    """The number as one token of its value (percent as a fraction): "12.5%" -> "0.125"."""
+    value = number.value / 100 if number.percent else number.value
+    return format(value.normalize(), "f") if value else "0"
+
+
+def answer_tokens(text: str, normalize: Callable[[str], str]) -> list[str]:
+    """``text`` split into tokens, each number one token of its value, the words in between
+    through ``normalize`` (SQuAD's): "1.0" stays 1.0, unlike SQuAD's "10"."""
+    tokens: list[str] = []
+    end = 0
+    for number in find_numbers(text):
+        start, stop = number.span
+        tokens += normalize(text[end:start]).split()
+        tokens.append(value_token(number))
+        end = stop
+    return tokens + normalize(text[end:]).split()

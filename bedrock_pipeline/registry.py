@@ -11,6 +11,16 @@ Sources (Amazon Bedrock user guide unless noted; each row names its page):
            cm-hp-titan-text.html, cm-hp-nova-mm.html
   [distil] distillation-data-prep-option-1.html, prequisites-model-distillation.html
   [nova]   Amazon Nova user guide, fine-tune-prepare-data-understanding.html
+  [nova2]  Amazon Nova 2 user guide, nova-data-prep-sft-2.html; Bedrock user guide,
+           nova-2-sft-data-prep.html
+  [aws-v]  AWS's published dataset validators (their facts, not their code):
+           aws-samples/amazon-bedrock-samples custom-models/bedrock-fine-tuning/
+           {nova/understanding/dataset_validation/nova_ft_dataset_validator.py,
+           meta-llama/dataset_validation/dataset_validation.py,
+           claude-haiku/DataValidation/data_validation.py},
+           custom-models/model_distillation/dataset-validation/dataset_validator.py;
+           aws-samples/amazon-nova-samples customization/bedrock-finetuning/understanding/
+           dataset_validation/nova_ft_dataset_validator.py (Nova 2 rules)
   [import] model-customization-import-model.html
   [facts]  ../shared/reference/bedrock-facts.md (collected from the guide and quotas pages;
            marked where the search tool could not confirm the number)
@@ -21,7 +31,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bedrock_pipeline import training_contract
+from bedrock_pipeline.dataset_limits import (
+    HAIKU_FT,
+    NOVA2_FT,
+    NOVA_DISTIL,
+    SINGLE_TURN_DISTILLATION,
+)
+from bedrock_pipeline.dataset_limits import llama_limits as _llama
+from bedrock_pipeline.dataset_limits import nova_limits as _nova
+from bedrock_pipeline.dataset_limits import titan_limits as _titan
 from bedrock_pipeline.formats import DatasetFormat
+from bedrock_pipeline.import_rules import IMPORT_RULES, WEIGHT_DTYPES, ArchitectureRule
 from bedrock_pipeline.model_spec import (
     BatchSizeGuide,
     CustomizationType,
@@ -37,7 +57,10 @@ from bedrock_pipeline.model_spec import (
 __all__ = [  # re-exported: callers import the types from the registry too
     "IMPORT",
     "IMPORT_ARCHITECTURES",
+    "IMPORT_RULES",
     "MODELS",
+    "WEIGHT_DTYPES",
+    "ArchitectureRule",
     "CustomizationType",
     "DatasetLimits",
     "HyperparameterSpec",
@@ -124,94 +147,11 @@ CONVERSE, MESSAGES, PC, INPUT = (
     DatasetFormat.CONTINUED_PRETRAINING,
 )
 
-# [distil] Converse records; Anthropic and Meta students take single-turn prompts only, the
-# assistant turn is optional (the teacher writes it). Minimum 100 records: [facts], unverified.
-SINGLE_TURN_DISTILLATION = DatasetLimits(
-    formats=(CONVERSE,),
-    source="distillation-data-prep-option-1.html",
-    min_train_records=100,
-    single_turn=True,
-    require_answer=False,
-)
-# [facts] Haiku: 32-10,000 train, <= 1,000 validation, <= 10,000 total, 32,000 tokens/record,
-# train <= 10 GB, validation <= 1 GB.
-HAIKU_FT = DatasetLimits(
-    formats=(MESSAGES,),
-    source="model-training-validation-requirements.html (Claude 3 Haiku) via [facts]",
-    min_train_records=32,
-    max_train_records=10_000,
-    max_validation_records=1_000,
-    max_total_records=10_000,
-    max_tokens_per_record=32_000,
-    max_train_bytes=10 * GB,
-    max_validation_bytes=1 * GB,
-)
-
-
-def _llama(formats: tuple[DatasetFormat, ...], tokens: int, images: bool = False) -> DatasetLimits:
-    # [facts] Llama 3.1/3.2/3.3: 100-10,000 records train+validation; 16,000 tokens per record
-    # (Llama 3.2 90B: 10,000). Llama 3.1 reads prompt/completion, 3.2/3.3 Converse [prep].
-    return DatasetLimits(
-        formats=formats,
-        source="preparing-text-data.html, preparing-image-text-data.html; quotas via [facts]",
-        min_train_records=100,
-        max_total_records=10_000,
-        max_tokens_per_record=tokens,
-        images=images,
-    )
-
-
-def _titan(cpt: bool, tokens: int = 4_096) -> DatasetLimits:
-    # [req] Titan Text: input+output tokens 4,096 at batch size 1; character quota = tokens x 6;
-    # training file 10 GB for continued pre-training, 1 GB for fine-tuning; validation 100 MB.
-    return DatasetLimits(
-        formats=(INPUT,) if cpt else (PC,),
-        source="model-training-validation-requirements.html (Titan Text)",
-        max_tokens_per_record=tokens,
-        max_train_bytes=10 * GB if cpt else 1 * GB,
-        max_validation_bytes=100 * MB,
-    )
-
-
-# [nova] Converse; the words below make the job fail wherever they appear in a prompt.
-# Record-count and token limits for Nova are not confirmed by the search tool: left unchecked.
-NOVA_RESERVED = ("User:", "Bot:", "Assistant:", "System:", "<image>", "<video>", "[EOS]")
-
-
-def _nova(images: bool) -> DatasetLimits:
-    return DatasetLimits(
-        formats=(CONVERSE,),
-        source="Nova user guide, fine-tune-prepare-data-understanding.html",
-        images=images,
-        reserved_keywords=NOVA_RESERVED,
-        images_in_dataset_bucket=True,
-    )
-
-
-NOVA_DISTIL = DatasetLimits(
-    formats=(CONVERSE,),
-    source="distillation-data-prep-option-1.html (Nova students take multi-turn prompts)",
-    min_train_records=100,
-    require_answer=False,
-    reserved_keywords=NOVA_RESERVED,
-)
-
+# The Bedrock rows (dataset_limits.py): HAIKU_FT, _llama, _titan, _nova, NOVA2_FT,
+# SINGLE_TURN_DISTILLATION, NOVA_DISTIL. Custom Model Import and our container:
 IMPORT = ImportRequirements(
-    architectures=frozenset(
-        {
-            "LlamaForCausalLM",  # Llama 2, 3, 3.1, 3.2, 3.3
-            "MllamaForConditionalGeneration",  # Llama 3.2 vision
-            "MistralForCausalLM",
-            "MixtralForCausalLM",
-            "T5ForConditionalGeneration",  # Flan-T5
-            "GPTBigCodeForCausalLM",
-            "Qwen2ForCausalLM",  # Qwen2 and Qwen2.5
-            "Qwen2VLForConditionalGeneration",
-            "Qwen2_5_VLForConditionalGeneration",
-            "Qwen3ForCausalLM",
-            "Qwen3MoeForCausalLM",
-        }
-    ),
+    # [import] one rule per architecture (names, shapes, layers): bedrock_pipeline.import_rules
+    architectures=frozenset(IMPORT_RULES),
     regions=frozenset({"us-east-1", "us-east-2", "us-west-2", "eu-central-1"}),
     required_files=("config.json", "tokenizer_config.json"),
     tokenizer_files=("tokenizer.json", "tokenizer.model"),
@@ -306,6 +246,8 @@ _SPECS: tuple[ModelSpec, ...] = (
              {FT: _nova(images=True), DISTIL: NOVA_DISTIL}, *_NOVA_HP),
     _bedrock("amazon.nova-pro-v1:0:300k", "Amazon Nova Pro",
              {FT: _nova(images=True)}, *_NOVA_HP),
+    # Nova 2 hyperparameter ranges are not confirmed by the search tool: Nova's table applies.
+    _bedrock("amazon.nova-2-lite-v1:0:256k", "Amazon Nova 2 Lite", {FT: NOVA2_FT}, *_NOVA_HP),
     # Architectures our GPU container trains and Custom Model Import serves.
     _container("container/llama3", "Llama 3.x (container)", "LlamaForCausalLM", LLAMA_ESTIMATOR),
     _container("container/mistral", "Mistral (container)", "MistralForCausalLM", OPEN_ESTIMATOR),

@@ -22,6 +22,8 @@ from bedrock_pipeline.metrics import (
 
 SCHEMA_VERSION = 1
 EXAMPLE_CHARS = 300  # answers are cut in the examples so one rambling model cannot drown the page
+DISAGREEMENTS_KEPT = 50  # per model in report.json; report.md shows the first 20 of all
+DISAGREEMENTS_SHOWN = 20
 
 
 def model_order(candidate: str, baseline: str, names: Sequence[str]) -> list[str]:
@@ -70,7 +72,40 @@ def build_report(
         "examples": _examples(
             references, predictions, scores, candidate, baseline, questions, example_count
         ),
+        "disagreements": _disagreements(references, predictions, scores),
     }
+
+
+def _disagreements(
+    references: Sequence[Sequence[str]],
+    predictions: Mapping[str, Sequence[Prediction]],
+    scores: Mapping[str, Sequence[RecordScore]],
+) -> dict[str, Any]:
+    """Numeric records where SQuAD F1 and the comparison by value land on opposite sides of
+    0.5: "10" for "1.0" (F1 1, value wrong), "1" for "1.0" (F1 0, value right)."""
+    out: dict[str, Any] = {"count": {}, "records": []}
+    for name, per_record in scores.items():
+        hits = [
+            i
+            for i, s in enumerate(per_record)
+            if s.numeric_match is not None
+            and predictions[name][i].output is not None
+            and abs(s.f1 - s.numeric_match) >= 0.5
+        ]
+        out["count"][name] = len(hits)
+        out["records"] += [
+            {
+                "index": i,
+                "model": name,
+                "references": list(references[i]),
+                "output": _cut(predictions[name][i].output),
+                "f1": per_record[i].f1,
+                "exactMatch": per_record[i].exact_match,
+                "numericMatch": per_record[i].numeric_match,
+            }
+            for i in hits[:DISAGREEMENTS_KEPT]
+        ]
+    return out
 
 
 def _examples(
@@ -144,7 +179,8 @@ def render_markdown(report: Mapping[str, Any], chart_file: str | None = "report.
         "",
         f"{report['records']} test records ({report['numericRecords']} with a numeric answer). "
         f"Candidate `{cand}`, baseline `{base}`. F1 and exact match as SQuAD v1.1 defines them; "
-        "numeric match over the numeric answers only.",
+        "numeric match over the numeric answers only; answer score compares numbers by value "
+        "and other answers by token F1.",
         "",
     ]
     if chart_file:
@@ -152,9 +188,9 @@ def render_markdown(report: Mapping[str, Any], chart_file: str | None = "report.
     lines += [
         "## Quality",
         "",
-        f"| Model | F1 | Exact match | Numeric match (n={report['numericRecords']}) | Errors "
-        f"| `{cand}` F1 gain |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"| Model | Answer score | F1 | Exact match | Numeric match (n={report['numericRecords']}) "
+        f"| Errors | `{cand}` F1 gain |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in models.items():
         gain = ""
@@ -162,7 +198,8 @@ def render_markdown(report: Mapping[str, Any], chart_file: str | None = "report.
             rel = _signed_pct(comps[name]["f1RelativeImprovement"])
             gain = f"{comps[name]['f1Gain'] * 100:+.1f} pts ({rel})"
         lines.append(
-            f"| `{name}` | {_pct(m['f1'])} | {_pct(m['exactMatch'])} | "
+            f"| `{name}` | {_pct(m.get('answerScore'))} | {_pct(m['f1'])} | "
+            f"{_pct(m['exactMatch'])} | "
             f"{_pct(m['numericMatch'])} | {m['errors']} | {gain} |"
         )
     lines += [
@@ -191,6 +228,7 @@ def render_markdown(report: Mapping[str, Any], chart_file: str | None = "report.
     decision = report.get("decision")
     if decision:
         lines += ["", "## Decision", "", f"**{decision['decision']}**: {decision['reason']}"]
+    lines += _disagreement_lines(report.get("disagreements") or {})
     if report["examples"]:
         lines += ["", "## Examples", ""]
     for ex in report["examples"]:
@@ -210,6 +248,29 @@ def render_markdown(report: Mapping[str, Any], chart_file: str | None = "report.
             lines.append(f"| `{name}` | {text} | {ans['f1']:.2f} |")
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _disagreement_lines(disagreements: Mapping[str, Any]) -> list[str]:
+    records = disagreements.get("records") or []
+    if not records:
+        return []
+    counts = ", ".join(f"`{n}` {c}" for n, c in disagreements["count"].items())
+    lines = [
+        "",
+        "## Where F1 and the numeric comparison disagree",
+        "",
+        f"Numeric answers that SQuAD F1 and the comparison by value score on opposite sides of "
+        f"0.5 ({counts}); the answer score follows the value.",
+        "",
+        "| Record | Model | Reference | Answer | F1 | Numeric match |",
+        "|---:|---|---|---|---:|---:|",
+    ]
+    for r in records[:DISAGREEMENTS_SHOWN]:
+        lines.append(
+            f"| {r['index'] + 1} | `{r['model']}` | {' / '.join(_cell(x) for x in r['references'])}"
+            f" | {_cell(r['output'])} | {r['f1']:.2f} | {r['numericMatch']:.0f} |"
+        )
+    return lines
 
 
 def render_files(report: Mapping[str, Any]) -> dict[str, tuple[bytes, str]]:

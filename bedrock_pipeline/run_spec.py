@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from bedrock_pipeline.model_spec import CustomizationType, Trainer
+from bedrock_pipeline.promotion import DecisionMetric
 
 S3_URI = r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?$"
 # Step Functions execution names: 1-80 characters; CloudWatch Logs (logging ALL) only accepts
@@ -121,6 +122,68 @@ class Evaluation(_Doc):
     inference: Inference = Inference()
     batch_size: Annotated[int, Field(ge=1, le=1000)] = 50
     concurrency: Annotated[int, Field(ge=1, le=32)] = 4
+    # The metric the promotion gate compares; absent: the stage's decision_metric.
+    decision_metric: DecisionMetric | None = None
+
+
+# CreateModelCustomizationJob, RequestMetadataFilters (botocore's bedrock service model): keys
+# 1-256 and values 0-256 of these characters; one pair per equals/notEquals; 1-16 filters in
+# andAll/orAll; the source is an S3 prefix of these characters.
+METADATA_KEY = r"^[a-zA-Z0-9\s._:/=+$@-]{1,256}$"
+METADATA_VALUE = r"^[a-zA-Z0-9\s._:/=+$@-]{0,256}$"
+LOG_SOURCE_URI = (
+    r"^s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?$"
+)
+MetadataPair = Annotated[
+    dict[
+        Annotated[str, Field(pattern=METADATA_KEY)], Annotated[str, Field(pattern=METADATA_VALUE)]
+    ],
+    Field(min_length=1, max_length=1),
+]
+
+
+class RequestMetadataBaseFilters(_Doc):
+    """One of: the request metadata holds this pair (`equals`) or does not (`notEquals`)."""
+
+    equals: MetadataPair | None = None
+    not_equals: MetadataPair | None = None
+
+    @model_validator(mode="after")
+    def _union(self) -> RequestMetadataBaseFilters:
+        _one_of(self, "invocationLogsConfig.requestMetadataFilters")
+        return self
+
+
+class RequestMetadataFilters(RequestMetadataBaseFilters):
+    """A union (exactly one member), as in the API: a pair, or all/any of 1-16 pair filters."""
+
+    and_all: (
+        Annotated[tuple[RequestMetadataBaseFilters, ...], Field(min_length=1, max_length=16)] | None
+    ) = None
+    or_all: (
+        Annotated[tuple[RequestMetadataBaseFilters, ...], Field(min_length=1, max_length=16)] | None
+    ) = None
+
+
+def _one_of(union: _Doc, where: str) -> None:
+    given = [name for name, value in union if value is not None]
+    if len(given) != 1:
+        allowed = ", ".join(to_camel(n) for n in type(union).model_fields)
+        raise RunSpecError(where, f"give exactly one of {allowed} (got {len(given)})")
+
+
+class InvocationLogSource(_Doc):
+    s3_uri: Annotated[str, Field(pattern=LOG_SOURCE_URI)]
+
+
+class InvocationLogsConfig(_Doc):
+    """Distillation from model invocation logs (distillation-data-prep-option-2.html): the S3
+    prefix the logs are delivered to, whether the logged responses are the training answers
+    (`usePromptResponse`; else the teacher writes them), and which logs to use."""
+
+    invocation_log_source: InvocationLogSource
+    use_prompt_response: bool = False
+    request_metadata_filters: RequestMetadataFilters | None = None
 
 
 class RunSpec(_Doc):
@@ -136,6 +199,8 @@ class RunSpec(_Doc):
     teacher_model_id: Annotated[str | None, Field(pattern=MODEL_ID)] = None
     # Distillation: the teacher's response length when it writes the assistant turns.
     max_response_length: Annotated[int | None, Field(ge=1, le=32768)] = None
+    # Distillation from invocation logs instead of a prompt file (trainingDataUri).
+    invocation_logs_config: InvocationLogsConfig | None = None
     container: ContainerSettings | None = None
     provisioned_throughput: ProvisionedThroughput | None = None
     evaluation: Evaluation | None = None
@@ -176,6 +241,19 @@ def cross_field_issues(spec: RunSpec) -> list[RunSpecError]:
         issues.append(
             RunSpecError("maxResponseLength", "allowed only with customizationType=DISTILLATION")
         )
+    if spec.invocation_logs_config is not None:
+        if not distil:
+            issues.append(
+                RunSpecError(
+                    "invocationLogsConfig", "allowed only with customizationType=DISTILLATION"
+                )
+            )
+        if spec.training_data_uri is not None:
+            issues.append(
+                RunSpecError(
+                    "trainingDataUri", "give the prompts as a file or as invocationLogsConfig"
+                )
+            )
     if distil and spec.trainer != Trainer.BEDROCK:
         issues.append(
             RunSpecError("trainer", "DISTILLATION runs on Bedrock only; use trainer=bedrock")
@@ -201,8 +279,14 @@ def cross_field_issues(spec: RunSpec) -> list[RunSpecError]:
                 RunSpecError("hyperParameters", "not used when trainer=import; remove it")
             )
     else:
-        if spec.training_data_uri is None:
-            issues.append(RunSpecError("trainingDataUri", f"required when trainer={spec.trainer}"))
+        if spec.training_data_uri is None and spec.invocation_logs_config is None:
+            issues.append(
+                RunSpecError(
+                    "trainingDataUri",
+                    f"required when trainer={spec.trainer} (or invocationLogsConfig to distil "
+                    "from invocation logs)",
+                )
+            )
         if spec.model_data_uri is not None:
             issues.append(RunSpecError("modelDataUri", "allowed only with trainer=import"))
     if spec.trainer == Trainer.CONTAINER:

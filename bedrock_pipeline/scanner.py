@@ -8,11 +8,14 @@ Python 3.11) so the loop body stays short.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
+from bedrock_pipeline.converse import MEDIA_KINDS
 from bedrock_pipeline.digests import DigestIndex, record_digest
+from bedrock_pipeline.file_sniff import SNIFF_BYTES, oversize_first_line, sniff
 from bedrock_pipeline.format_fastpath import record_texts
 from bedrock_pipeline.formats import (
     Conversation,
@@ -49,12 +52,13 @@ class _Reject(Exception):
         self.code, self.message = code, message
 
 
-def _image_uris(record: Mapping[str, Any]) -> list[str]:
+def _media_uris(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [
-        block["image"]["source"]["s3Location"]["uri"]
+        (kind, block[kind]["source"]["s3Location"]["uri"])
         for message in record["messages"]
         for block in message["content"]
-        if "image" in block
+        for kind in MEDIA_KINDS
+        if kind in block
     ]
 
 
@@ -67,13 +71,17 @@ class Scanner:
         self.model, self.limits, self.log, self.deadline = model, limits, log, deadline
         self.fmt: DatasetFormat | None = limits.formats[0] if len(limits.formats) == 1 else None
         self.probabilistic = False
+        self.media: dict[str, tuple[str, int]] = {}  # kind -> where it first appeared
+        self.cautioned: set[str] = set()  # files already warned about tool use
 
     def _first_format(self, record: Any, path: str, line: int) -> Conversation:
         """Several formats allowed (container): the file's first valid record fixes the format."""
         fmt = detect_format(record)
         if fmt not in self.limits.formats:
             raise FormatError(path, line, FormatCode.UNKNOWN_FORMAT, "", "")
-        conv = to_conversation(record, fmt, require_answer=self.limits.require_answer)
+        conv = to_conversation(
+            record, fmt, require_answer=self.limits.require_answer, dialect=self.limits.converse
+        )
         self.fmt = fmt
         return conv
 
@@ -95,27 +103,52 @@ class Scanner:
         self.log.add(Issue(path, line, err.code, err.message, err.field))
 
     def _slow(self, record: Any, path: str, line: int, bucket: str | None) -> tuple[list[str], int]:
-        """The authoritative parse (raises FormatError) and the image rules; returns the texts."""
+        """The authoritative parse (raises FormatError) and the media rules; returns the texts
+        (turns, the system prompt, then reasoning and tool texts) and the number of turns."""
+        limits = self.limits
         if self.fmt is None:
             conv = self._first_format(record, path, line)
         else:
-            conv = to_conversation(record, self.fmt, require_answer=self.limits.require_answer)
-        if conv.has_images:
-            limits, model_id = self.limits, self.model.model_id
-            if not limits.images:
-                raise _Reject("IMAGES_NOT_SUPPORTED", f"record has images; {model_id} is text-only")
-            if limits.images_in_dataset_bucket and bucket:
-                for uri in _image_uris(record):
-                    if parse_s3_uri(uri)[0] != bucket:
-                        raise _Reject(
-                            "IMAGE_BUCKET",
-                            f"image {uri} is outside the dataset's bucket s3://{bucket}; "
-                            f"{model_id} reads images only from there",
-                        )
+            conv = to_conversation(
+                record, self.fmt, require_answer=limits.require_answer, dialect=limits.converse
+            )
+        if conv.media:
+            self._media_rules(conv.media, record, path, line, bucket)
+        for key in conv.ignored_fields:
+            message = f"field '{key}' is not part of the format; Bedrock does not train on it"
+            self.log.add(Issue(path, line, "IGNORED_FIELD", message, key))
+        if conv.uses_tools and limits.tools_caution and path not in self.cautioned:
+            self.cautioned.add(path)
+            self.log.add(Issue(path, line, "TOOL_USE_CAUTION", limits.tools_caution))
         texts = [t.text for t in conv.turns]
-        if conv.system:
-            texts.append(conv.system)
-        return texts, len(conv.turns)
+        if conv.system or conv.extra_texts:  # the system slot stays at index `turns`
+            texts.append(conv.system or "")
+        return [*texts, *conv.extra_texts], len(conv.turns)
+
+    def _media_rules(
+        self, media: frozenset[str], record: Any, path: str, line: int, bucket: str | None
+    ) -> None:
+        limits, model_id = self.limits, self.model.model_id
+        if limits.homogeneous_media:
+            for kind in sorted(media):
+                clash = [k for k in self.media if (k == "video") != (kind == "video")]
+                if clash:
+                    where = self.media[clash[0]]
+                    raise _Reject(
+                        "MIXED_MEDIA",
+                        f"{kind} in a dataset that already holds {clash[0]} ({where[0]} line "
+                        f"{where[1]}); {model_id} takes images or videos, not both",
+                    )
+            for kind in media:
+                self.media.setdefault(kind, (path, line))
+        if limits.images_in_dataset_bucket and bucket:
+            for kind, uri in _media_uris(record):
+                if parse_s3_uri(uri)[0] != bucket:
+                    raise _Reject(
+                        "IMAGE_BUCKET",
+                        f"{kind} {uri} is outside the dataset's bucket s3://{bucket}; "
+                        f"{model_id} reads media only from there",
+                    )
 
     def _rules(self, texts: list[str], turns: int) -> int:
         """The model's record rules beyond the schema; returns the token estimate."""
@@ -140,9 +173,10 @@ class Scanner:
 
     def _reserved(self, texts: list[str], turns: int) -> None:
         # The rule is about prompts: user turns (even positions: roles alternate from the
-        # user) and the system prompt (after the turns).
-        for i, text in enumerate(texts):
-            if i < turns and i % 2:
+        # user) and the system prompt (after the turns); answers too where the row says so.
+        answers = self.limits.reserved_in_answers
+        for i, text in enumerate(texts[: turns + 1]):
+            if i < turns and i % 2 and not answers:
                 continue
             for word in self.limits.reserved_keywords:
                 if word in text:
@@ -153,25 +187,44 @@ class Scanner:
                         f"fails on any of: {' '.join(self.limits.reserved_keywords)}",
                     )
 
+    def _whole_file(self, stream: BinaryIO, path: str) -> bool:
+        """A file that is not JSON Lines at all: one issue at line 1, True (read no further)."""
+        head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]  # type: ignore[attr-defined]
+        # peek returns what one buffered read gave: less than asked means the whole file.
+        problem = sniff(head, complete=len(head) < SNIFF_BYTES)
+        if problem is not None:
+            self.log.add(Issue(path, 1, problem.code, problem.message))
+        return problem is not None
+
     def scan(
         self, source: DataSource, stats: FileStats, own: DigestIndex, train: DigestIndex | None
-    ) -> None:
-        """Read `source` to the end (or the deadline), filling `stats` and the issue log."""
+    ) -> bool:
+        """Read `source` to the end (or the deadline), filling `stats` and the issue log.
+
+        False when the file as a whole is not JSON Lines (reported once, at line 1)."""
         path, log, deadline = source.name, self.log, self.deadline
         bucket = parse_s3_uri(path)[0] if path.startswith("s3://") else None
-        require_answer = self.limits.require_answer
+        require_answer, dialect = self.limits.require_answer, self.limits.converse
         parse, fast, rules, digest_of = parse_line, record_texts, self._rules, record_digest
         # Digest index and token histogram inlined: they run once per line.
         exact, exact_get, room = own.exact, own.exact.get, own.exact_cap - len(own.exact)
         hist, cap = stats.tokens.hist, TokenStats.CAP - 1
         line = records = valid = nbytes = total_tokens = max_tokens = 0
-        with source.open() as stream:
+        with source.open() as opened:
+            # Sources give buffered streams; a bare one is wrapped so the head can be peeked.
+            stream = opened if hasattr(opened, "peek") else io.BufferedReader(opened)  # type: ignore[type-var]
+            if self._whole_file(stream, path):
+                return False
             readline = stream.readline
             while raw := readline(MAX_LINE_BYTES):
                 line += 1
                 records += 1
                 nbytes += len(raw)
                 if raw[-1] != 10 and len(raw) == MAX_LINE_BYTES:
+                    if line == 1:  # no line break at all so far: the file is one huge line
+                        problem = oversize_first_line(MAX_LINE_BYTES)
+                        log.add(Issue(path, 1, problem.code, problem.message))
+                        return False
                     nbytes += self._skip_rest(readline)
                     message = (
                         f"line over {MAX_LINE_BYTES >> 20} MiB; no model takes a record this big"
@@ -193,7 +246,7 @@ class Scanner:
                 record = None
                 try:
                     record = parse(raw, path, line)
-                    got = fast(record, self.fmt, require_answer) if self.fmt else None
+                    got = fast(record, self.fmt, require_answer, dialect) if self.fmt else None
                     texts, turns = got if got else self._slow(record, path, line, bucket)
                     tokens = rules(texts, turns)
                 except FormatError as err:
@@ -225,6 +278,7 @@ class Scanner:
         stats.tokens.finish(valid, total_tokens, max_tokens)
         stats.format = str(self.fmt) if self.fmt else None
         self.probabilistic |= own.probabilistic
+        return True
 
     def _overlap(self, first: int | None, path: str, line: int) -> None:
         if first:

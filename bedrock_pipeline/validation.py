@@ -8,11 +8,12 @@ overlap, and advice (dataset size, batch size). Nothing stops at the first error
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from bedrock_pipeline.digests import DigestIndex
-from bedrock_pipeline.hyperparameters import resolve_hyperparameters
+from bedrock_pipeline.hyperparameters import HyperparameterIssue, resolve_hyperparameters
+from bedrock_pipeline.invocation_logs import validate_invocation_logs
 from bedrock_pipeline.model_spec import CustomizationType, DatasetLimits, ModelSpec, Trainer
 from bedrock_pipeline.registry import RECOMMENDED_MIN_RECORDS, distillation_teachers
 from bedrock_pipeline.scanner import Scanner
@@ -43,19 +44,7 @@ def validate_dataset(
     trainer = trainer or model.trainer
     log = IssueLog(max_examples)
     report = Report(model.model_id, str(customization), str(trainer), log)
-    report.token_estimator = model.estimator.describe()
-    report.hyperparameters, hp_issues = resolve_hyperparameters(model, hyperparameters)
-    for hp in hp_issues:
-        log.add(Issue("hyperParameters", 0, hp.code, hp.message, hp.key))
-    if trainer != model.trainer:
-        message = f"{model.model_id} is trained by '{model.trainer}', not '{trainer}'"
-        log.add(Issue("trainer", 0, "TRAINER_MISMATCH", message))
-    if teacher_id is not None:
-        teachers = distillation_teachers(model.model_id)
-        if teacher_id not in teachers:
-            allowed = ", ".join(teachers) or "none (not a distillation student)"
-            message = f"{teacher_id} cannot distil into {model.model_id}; teachers: {allowed}"
-            log.add(Issue("teacherModelId", 0, "UNSUPPORTED_TEACHER", message))
+    hp_issues = _check_settings(report, model, trainer, hyperparameters, teacher_id)
     limits = model.limits(customization)
     if limits is None:
         supported = ", ".join(model.customizations)
@@ -78,6 +67,49 @@ def validate_dataset(
     _check_counts(report, limits, train_stats, val_stats)
     bad_keys = {hp.key for hp in hp_issues}
     _advise(report, model, train_stats, val_stats, bad_keys)
+    return report
+
+
+def _check_settings(
+    report: Report,
+    model: ModelSpec,
+    trainer: Trainer,
+    hyperparameters: Mapping[str, object] | None,
+    teacher_id: str | None,
+) -> list[HyperparameterIssue]:
+    """Hyperparameters, trainer and teacher: the checks that read no data."""
+    log = report.log
+    report.token_estimator = model.estimator.describe()
+    report.hyperparameters, hp_issues = resolve_hyperparameters(model, hyperparameters)
+    for hp in hp_issues:
+        log.add(Issue("hyperParameters", 0, hp.code, hp.message, hp.key))
+    if trainer != model.trainer:
+        message = f"{model.model_id} is trained by '{model.trainer}', not '{trainer}'"
+        log.add(Issue("trainer", 0, "TRAINER_MISMATCH", message))
+    if teacher_id is not None:
+        teachers = distillation_teachers(model.model_id)
+        if teacher_id not in teachers:
+            allowed = ", ".join(teachers) or "none (not a distillation student)"
+            message = f"{teacher_id} cannot distil into {model.model_id}; teachers: {allowed}"
+            log.add(Issue("teacherModelId", 0, "UNSUPPORTED_TEACHER", message))
+    return hp_issues
+
+
+def validate_invocation_log_run(
+    sources: Iterable[DataSource],
+    config: Mapping[str, object],
+    *,
+    model: ModelSpec,
+    hyperparameters: Mapping[str, object] | None = None,
+    teacher_id: str | None = None,
+) -> Report:
+    """Distillation from invocation logs: the logs (bedrock_pipeline.invocation_logs), then the
+    same settings checks as a prompt file gets."""
+    report = validate_invocation_logs(sources, config, model_id=model.model_id)
+    if model.limits(CustomizationType.DISTILLATION) is None:
+        message = f"{model.model_id} is no distillation student"
+        report.log.add(Issue("customizationType", 0, "UNSUPPORTED_CUSTOMIZATION", message))
+    _check_settings(report, model, model.trainer, hyperparameters, teacher_id)
     return report
 
 
@@ -115,7 +147,9 @@ def _scan_file(
                 f"{size} bytes; {scanner.model.model_id} takes a {role} file of at most {max_bytes}"
             )
             log.add(Issue(source.name, 0, "FILE_TOO_LARGE", message))
-        scanner.scan(source, stats, own, train)
+        if not scanner.scan(source, stats, own, train):
+            stats.bytes = size or 0
+            return stats  # not JSON Lines at all: said once at line 1, nothing else to add
     except Exception as exc:
         # A missing file (OSError) or an S3 error left after retries (ClientError: NoSuchKey,
         # AccessDenied) is a finding about the input; anything else is a bug and surfaces.
@@ -139,6 +173,13 @@ def _check_counts(
     if most and train.records > most:
         message = f"{train.records} training records; {model} takes at most {most}"
         log.add(Issue(train.path, 0, "TOO_MANY_RECORDS", message))
+    if val is not None and not limits.validation_file:
+        message = f"{model} takes no validation dataset for this customization; remove it"
+        log.add(Issue(val.path, 0, "VALIDATION_NOT_SUPPORTED", message))
+    least = limits.min_validation_records
+    if val is not None and val.records and least and val.records < least:
+        message = f"{val.records} validation records; {model} needs at least {least}"
+        log.add(Issue(val.path, 0, "TOO_FEW_RECORDS", message))
     most = limits.max_validation_records
     if val is not None and most and val.records > most:
         message = f"{val.records} validation records; {model} takes at most {most}"

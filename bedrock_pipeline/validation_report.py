@@ -29,6 +29,9 @@ CODES: dict[str, CodeInfo] = {
     FormatCode.BLANK_LINE: CodeInfo("error", "empty line inside the file"),
     FormatCode.NOT_AN_OBJECT: CodeInfo("error", "line is JSON but not an object"),
     "RECORD_TOO_LARGE": CodeInfo("error", "line longer than any model accepts; skipped unread"),
+    "NOT_JSON_LINES": CodeInfo(
+        "error", "whole file is not JSON Lines (array, pretty-printed, CSV, archive, UTF-16)"
+    ),
     # Record schema (bedrock_pipeline.formats)
     FormatCode.UNKNOWN_FORMAT: CodeInfo("error", "keys match no dataset format"),
     "FORMAT_MISMATCH": CodeInfo("error", "record is another format than the model expects"),
@@ -42,19 +45,33 @@ CODES: dict[str, CodeInfo] = {
     ),
     FormatCode.SCHEMA_VERSION: CodeInfo("error", "schemaVersion is not bedrock-conversation-2024"),
     FormatCode.INVALID_CONTENT_BLOCK: CodeInfo(
-        "error", "content block is not exactly one of text/image"
+        "error", "content block is not exactly one block kind (or too many blocks)"
     ),
     FormatCode.IMAGE_NOT_ALLOWED: CodeInfo("error", "image outside a user turn"),
     FormatCode.IMAGE_FORMAT: CodeInfo("error", "image format not png/jpeg/gif/webp"),
     FormatCode.IMAGE_URI: CodeInfo(
-        "error", "image location is not s3://BUCKET/KEY (or bad bucketOwner)"
+        "error", "image location is not s3://BUCKET/KEY (or bad bucketOwner, characters)"
+    ),
+    FormatCode.BLOCK_NOT_ALLOWED: CodeInfo(
+        "error", "block the model does not take, or in the wrong turn (toolConfig too)"
+    ),
+    FormatCode.MEDIA_NOT_SUPPORTED: CodeInfo("error", "image/video/document the model cannot read"),
+    FormatCode.MEDIA_FORMAT: CodeInfo("error", "video or document format the model does not take"),
+    FormatCode.MEDIA_URI: CodeInfo("error", "video or document location is not a valid S3 URI"),
+    FormatCode.MEDIA_LIMIT: CodeInfo(
+        "error", "too many images/videos/documents, or a video with other media"
+    ),
+    FormatCode.TOOL_USE: CodeInfo(
+        "error", "toolUse names no configured tool, or toolResult answers no toolUse"
     ),
     # Record rules of the chosen model and customization (bedrock_pipeline.registry)
     "MULTI_TURN_NOT_SUPPORTED": CodeInfo(
         "error", "more than one user turn where single-turn is required"
     ),
-    "IMAGES_NOT_SUPPORTED": CodeInfo("error", "images for a text-only model"),
-    "IMAGE_BUCKET": CodeInfo("error", "image not in the dataset's bucket (Nova requires it)"),
+    "IMAGE_BUCKET": CodeInfo("error", "image/video not in the dataset's bucket (Nova requires it)"),
+    "MIXED_MEDIA": CodeInfo("error", "images and videos in one dataset (one kind per dataset)"),
+    "IGNORED_FIELD": CodeInfo("warning", "top-level field Bedrock does not train on"),
+    "TOOL_USE_CAUTION": CodeInfo("warning", "tool use the job may not support yet (see message)"),
     "RESERVED_KEYWORD": CodeInfo("error", "prompt contains a keyword the model reserves"),
     "TOKEN_LIMIT": CodeInfo("error", "estimated tokens of the record exceed the model's limit"),
     "DUPLICATE_RECORD": CodeInfo("error", "record identical to an earlier line of the same file"),
@@ -71,7 +88,12 @@ CODES: dict[str, CodeInfo] = {
     "UNREADABLE": CodeInfo("error", "file or object cannot be read"),
     "EMPTY_FILE": CodeInfo("error", "file holds no records"),
     "FILE_TOO_LARGE": CodeInfo("error", "file larger than the model's limit"),
-    "TOO_FEW_RECORDS": CodeInfo("error", "fewer training records than the model's minimum"),
+    "TOO_FEW_RECORDS": CodeInfo("error", "fewer records in a file than the model's minimum"),
+    "VALIDATION_NOT_SUPPORTED": CodeInfo("error", "validation file for a job that takes none"),
+    "LOG_RECORD_SKIPPED": CodeInfo(
+        "warning", "invocation log distillation cannot use (Bedrock drops it)"
+    ),
+    "TOO_MANY_LOGS": CodeInfo("warning", "more matching invocation logs than Bedrock uses"),
     "TOO_MANY_RECORDS": CodeInfo("error", "more records in a file than the model allows"),
     "TOO_MANY_TOTAL_RECORDS": CodeInfo("error", "training + validation records above the limit"),
     "VALIDATION_INCOMPLETE": CodeInfo("error", "time ran out before the whole file was read"),

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bedrock_pipeline.promotion import DecisionMetric
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy), by the names of
@@ -94,14 +96,17 @@ class StageConfig(_Frozen):
     # CloudWatch, but nobody is told; subscribe another endpoint to the topic by hand instead.
     notification_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     # Principals exempt from the "data only through the VPC endpoint" bucket policy, so that
-    # deployment and operators are never locked out. CDK's bootstrap roles are always exempt.
+    # deployment and operators are never locked out. CDK's deploy and CloudFormation execution
+    # roles (exact names, qualifier from the CDK context) are always exempt.
     admin_principal_arns: tuple[str, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
     poll: PollSchedule = PollSchedule()
     api: ApiConfig = ApiConfig()
-    # Decision gate of the evaluation step: promote only when F1 improves at least this much
-    # (absolute, as a fraction).
+    # Decision gate of the evaluation step: promote only when the decision metric improves at
+    # least this much (absolute, as a fraction). answerScore compares numbers by value; a run
+    # document's evaluation.decisionMetric overrides the stage's choice.
     min_f1_gain: float = Field(0.02, ge=0, le=1)
+    decision_metric: DecisionMetric = "answerScore"
     lambda_reserved_concurrency: int = Field(10, ge=1, le=1000)
 
     @field_validator("log_retention_days")

@@ -102,6 +102,7 @@ class WorkflowStack(Stack):
                 "POLL_TIMEOUT_S": str(config.poll.timeout_s),
                 "POLL_GROWTH": str(config.poll.growth),
                 "MIN_F1_GAIN": str(config.min_f1_gain),
+                "DECISION_METRIC": config.decision_metric,
                 "ALLOWED_BASE_MODELS": ",".join(config.allowed_base_models),
                 "POWERTOOLS_SERVICE_NAME": "jobs",
             },

@@ -96,3 +96,11 @@ def source_for(location: str, s3_client: Any | None = None) -> DataSource:
         parse_s3_uri(location)
         return S3Object(location, s3_client)
     return LocalFile(location)
+
+
+def log_objects(prefix_uri: str, s3: Any) -> list[S3Object]:
+    """The gzip log files Bedrock delivered under the prefix, in key order."""
+    bucket, _, prefix = prefix_uri.removeprefix("s3://").partition("/")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    keys = sorted(o["Key"] for page in pages for o in page.get("Contents", ()))
+    return [S3Object(f"s3://{bucket}/{k}", s3) for k in keys if k.endswith(".gz")]

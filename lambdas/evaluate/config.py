@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bedrock_pipeline.promotion import DecisionMetric
+
 S3_URI = r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S.*$"
 # Model names become S3 key segments and report headings: keep them plain.
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
@@ -55,7 +57,9 @@ class EvaluationConfig(_Frozen):
     batch_size: Annotated[int, Field(alias="batchSize", ge=1, le=1000)] = 50
     concurrency: Annotated[int, Field(ge=1, le=32)] = 4
     record_timeout_s: Annotated[float, Field(alias="recordTimeoutS", gt=0, le=600)] = 60.0
+    # The gain required of decision_metric, whichever it is (F1 only when it is "f1").
     min_f1_gain: Annotated[float, Field(alias="minF1Gain", ge=-1.0, le=1.0)] = 0.01
+    decision_metric: Annotated[DecisionMetric, Field(alias="decisionMetric")] = "answerScore"
     max_error_rate: Annotated[float, Field(alias="maxErrorRate", ge=0.0, le=1.0)] = 0.05
     example_count: Annotated[int, Field(alias="exampleCount", ge=0, le=50)] = 5
 

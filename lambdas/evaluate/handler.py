@@ -11,7 +11,8 @@ Contract for the state machine (one Lambda, three actions; ``config`` is the sam
       "fewShotCount": 0, "fewShotUri": "s3://bucket/train.jsonl",                    # optional
       "inference": {"maxTokens": 512, "temperature": 0.0},                           # optional
       "batchSize": 50, "concurrency": 4, "recordTimeoutS": 60,                       # optional
-      "minF1Gain": 0.01, "maxErrorRate": 0.05, "exampleCount": 5                     # optional
+      "minF1Gain": 0.01, "maxErrorRate": 0.05, "exampleCount": 5,                    # optional
+      "decisionMetric": "answerScore"            # answerScore | f1 | exactMatch | numericMatch
     }
 
 1. ``{"action": "plan", "config": config}`` ->
@@ -29,8 +30,9 @@ Contract for the state machine (one Lambda, three actions; ``config`` is the sam
 3. ``{"action": "report", "config": config}`` ->
    ``{"decision": "promoted" | "not-promoted", "reason": "...",
    "reportUri": "s3://ARTIFACTS/runs/<run>/evaluation/report.json",
-   "metrics": {"records", "f1": {model: x}, "exactMatch": {...}, "outputTokensMean": {...},
-   "errors": {...}, "f1Gain", "outputTokenReduction"}}``; also writes report.md and report.png.
+   "metrics": {"records", "decisionMetric", "gain", "answerScore": {model: x}, "f1": {...},
+   "exactMatch": {...}, "outputTokensMean": {...}, "errors": {...}, "f1Gain",
+   "outputTokenReduction"}}``; also writes report.md and report.png.
    On ``not-promoted`` the workflow deletes the provisioned throughput and ends.
 
 Invalid input raises pydantic ``ValidationError`` (the field and what is allowed). Environment:

@@ -200,7 +200,7 @@ def report(config: EvaluationConfig, *, s3: Any, bucket: str) -> dict[str, Any]:
         questions=[r.question for r in records],
         example_count=config.example_count,
     )
-    decision = decide(result, config.min_f1_gain, config.max_error_rate)
+    decision = decide(result, config.min_f1_gain, config.max_error_rate, config.decision_metric)
     result["decision"] = decision.as_dict()
     prefix = store.evaluation_prefix(config.run_id)
     files = render_files(result)
@@ -213,6 +213,9 @@ def report(config: EvaluationConfig, *, s3: Any, bucket: str) -> dict[str, Any]:
         "reportUri": f"s3://{bucket}/{prefix}report.json",
         "metrics": {
             "records": result["records"],
+            "decisionMetric": decision.metric,
+            "gain": decision.gain,
+            "answerScore": {n: m["answerScore"] for n, m in models.items()},
             "f1": {n: m["f1"] for n, m in models.items()},
             "exactMatch": {n: m["exactMatch"] for n, m in models.items()},
             "outputTokensMean": {n: m["outputTokens"]["mean"] for n, m in models.items()},

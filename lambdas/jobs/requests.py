@@ -46,7 +46,7 @@ def customization(state: Mapping[str, Any], settings: Settings) -> dict[str, Any
         "customModelKmsKeyId": settings.MODEL_KEY_ARN,
         "jobTags": tags(state, settings),
         "customModelTags": tags(state, settings),
-        "trainingDataConfig": {"s3Uri": run["trainingDataUri"]},
+        "trainingDataConfig": _training_data(run),
         "outputDataConfig": {"s3Uri": settings.artifacts_uri(run["runName"], "customization")},
         "hyperParameters": _hyperparameters(state),
         "vpcConfig": settings.vpc,
@@ -59,6 +59,14 @@ def customization(state: Mapping[str, Any], settings: Settings) -> dict[str, Any
             teacher["maxResponseLengthForInference"] = run["maxResponseLength"]
         request["customizationConfig"] = {"distillationConfig": {"teacherModelConfig": teacher}}
     return request
+
+
+def _training_data(run: Mapping[str, Any]) -> dict[str, Any]:
+    """A prompt or training file, or (distillation) the invocation logs: the run document
+    holds ``invocationLogsConfig`` in the API's own shape (TrainingDataConfig)."""
+    if run.get("invocationLogsConfig"):
+        return {"invocationLogsConfig": run["invocationLogsConfig"]}
+    return {"s3Uri": run["trainingDataUri"]}
 
 
 def _channel(name: str, uri: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from bedrock_pipeline.promotion import DecisionMetric
 from lambdas.jobs.schedule import PollSchedule
 
 
@@ -41,6 +42,7 @@ class Settings(BaseModel):
     POLL_TIMEOUT_S: int = Field(ge=1)
     POLL_GROWTH: float = Field(1.0, gt=0, le=1)
     MIN_F1_GAIN: float = Field(ge=0, le=1)
+    DECISION_METRIC: DecisionMetric = "answerScore"
     # The stage's allowed_base_models (empty: any model the registry knows).
     ALLOWED_BASE_MODELS: Annotated[tuple[str, ...], BeforeValidator(_split)] = ()
 

@@ -34,7 +34,7 @@ from lambdas.jobs.settings import Settings
 CLOCK_SKEW_S = 300
 # The run document's fields the validate step reads (its ValidateEvent).
 VALIDATE_FIELDS = ("runName", "baseModelId", "customizationType", "trainer", "trainingDataUri",
-                   "validationDataUri", "teacherModelId")  # fmt: skip
+                   "validationDataUri", "teacherModelId", "invocationLogsConfig")  # fmt: skip
 BUILDERS: dict[str, Callable[[Mapping[str, Any], Settings], dict[str, Any]]] = {
     "customization": requests.customization,
     "training": requests.training,
@@ -67,6 +67,7 @@ def prepare(document: Any, context: Mapping[str, Any], settings: Settings) -> di
     evaluation: dict[str, Any] = {}
     if spec.evaluation is not None:
         evaluation = {
+            "decisionMetric": settings.DECISION_METRIC,  # the run document's choice wins
             **run["evaluation"],
             "runId": spec.run_name,
             "baseModelId": wanted,

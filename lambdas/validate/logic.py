@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bedrock_pipeline.aws.retry import call_with_retry
-from bedrock_pipeline.aws.s3 import S3Object
+from bedrock_pipeline.aws.s3 import S3Object, log_objects
 from bedrock_pipeline.model_spec import CustomizationType, Trainer
 from bedrock_pipeline.registry import UnknownModelError, get_model
-from bedrock_pipeline.validation import validate_dataset
+from bedrock_pipeline.validation import validate_dataset, validate_invocation_log_run
 from bedrock_pipeline.validation_report import Report
 
 MESSAGE_LINES = 10  # issue lines in the error message; the report holds the rest
@@ -41,6 +41,8 @@ class ValidateEvent(BaseModel):
     validation_data_uri: str | None = Field(None, alias="validationDataUri")
     hyper_parameters: dict[str, str | int | float] | None = Field(None, alias="hyperParameters")
     teacher_model_id: str | None = Field(None, alias="teacherModelId")
+    # Distillation from invocation logs (run_spec.InvocationLogsConfig, already checked there).
+    invocation_logs_config: dict[str, Any] | None = Field(None, alias="invocationLogsConfig")
     # trainer=container: the run document keeps the container's settings under "container".
     container: dict[str, Any] | None = None
 
@@ -100,6 +102,16 @@ def run_validation(
         _put_report(s3, artifacts_bucket, key, {"valid": False, "errors": [line]}, kms_key_id)
         message = f"1 validation error(s):\n{line}\nfull report: {report_uri}"
         raise DatasetValidationError(message) from None
+    if spec.invocation_logs_config is not None:
+        config = spec.invocation_logs_config
+        report = validate_invocation_log_run(
+            log_objects(config["invocationLogSource"]["s3Uri"], s3),
+            config,
+            model=model,
+            hyperparameters=spec.given_hyperparameters(),
+            teacher_id=spec.teacher_model_id,
+        )
+        return _finish(report, s3, artifacts_bucket, key, report_uri, kms_key_id)
     if spec.training_data_uri is None:
         raise DatasetValidationError(f"trainingDataUri is required for trainer={spec.trainer}")
     report = validate_dataset(
@@ -112,7 +124,13 @@ def run_validation(
         teacher_id=spec.teacher_model_id,
         deadline=deadline,
     )
-    _put_report(s3, artifacts_bucket, key, report.to_dict(), kms_key_id)
+    return _finish(report, s3, artifacts_bucket, key, report_uri, kms_key_id)
+
+
+def _finish(
+    report: Report, s3: Any, bucket: str, key: str, report_uri: str, kms_key_id: str | None
+) -> dict[str, Any]:
+    _put_report(s3, bucket, key, report.to_dict(), kms_key_id)
     if not report.valid:
         raise DatasetValidationError(error_message(report, report_uri))
     return {

@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = ROOT / "lambdas"
 DOMAIN_DIR = ROOT / "bedrock_pipeline"
 LAYER_DIR = ROOT / "build" / "lambda-deps"
-# The latest Python runtime (cdk-nag L1); the code is tested on 3.11, the oldest we support.
+# The latest Python runtime (cdk-nag L1). The tests run on 3.11, the oldest Python the project
+# supports, with the same boto3/botocore and dependencies the layer ships; docs/security.md
+# ("Runtime parity") says why the deployed minor version differs and what that leaves open.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
@@ -88,7 +90,7 @@ class DependenciesLayer(Construct):
             code=lambda_.Code.from_asset(str(LAYER_DIR), exclude=[".installed"]),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
-            description="Pinned runtime dependencies: aws-lambda-powertools, pydantic",
+            description="Pinned runtime dependencies: aws-lambda-powertools, pydantic, boto3",
         )
 
 

@@ -66,8 +66,10 @@ def test_which_references_are_numeric(reference: str, numeric: bool) -> None:
         ("1,234,567", "1.2 million", True),  # rounded to the reference's 0.1 million
         ("1,250,000", "1.2 million", False),  # rounds half up to 1.3 million
         ("12.47%", "12.5%", True),
-        ("12.5", "12.5%", True),  # percent sign ignored
-        ("0.125", "12.5%", False),  # but no rescaling
+        ("12.5", "12.5%", True),  # percent sign dropped
+        ("0.125", "12.5%", True),  # percent is a scale of 0.01: the fraction is the same value
+        ("12.5%", "0.125", True),
+        ("1.25", "12.5%", False),
         ("3.1", "3.14", False),  # less precise than the reference
         ("-45", "(45)", True),
         ("45", "(45)", False),

@@ -63,8 +63,9 @@ def test_markdown_has_both_tables_and_escapes_cells() -> None:
     report = _report()
     report["decision"] = decide(report, 0.01, max_error_rate=0.5).as_dict()
     md = render_markdown(report)
-    assert "| `custom` | 75.0% | 75.0% | 100.0% | 0 |  |" in md
-    assert "| `base` | 45.0% | 25.0% | 100.0% | 1 | +30.0 pts (+66.7%) |" in md
+    # answer score, F1, EM, numeric match; base's "The total is 1,234 dollars" is right by value
+    assert "| `custom` | 75.0% | 75.0% | 75.0% | 100.0% | 0 |  |" in md
+    assert "| `base` | 60.0% | 45.0% | 25.0% | 100.0% | 1 | +30.0 pts (+66.7%) |" in md
     assert "| `custom` | 2.2 | 2.0 | 0.4 | 2.0 | 3.0 |  |" in md
     assert "| `base` | 6.0 | 6.0 | 1.6 | 4.0 | 8.0 | -62.5% |" in md
     assert "green\\|ish<br>new line" in md
@@ -102,13 +103,14 @@ def _gate_report(cand_f1: float, base_f1: float, cand_errors: int = 0) -> dict:
 
 
 def test_gate_promotes_at_exactly_the_margin() -> None:
-    decision = decide(_gate_report(0.30, 0.28), 0.02)
+    decision = decide(_gate_report(0.30, 0.28), 0.02, metric="f1")
     assert decision.decision == "promoted"
+    assert "F1 30.0% (custom)" in decision.reason
     assert "+2.0 points >= required +2.0" in decision.reason
 
 
 def test_gate_rejects_below_the_margin() -> None:
-    decision = decide(_gate_report(0.912, 0.90), 0.02)
+    decision = decide(_gate_report(0.912, 0.90), 0.02, metric="f1")
     assert decision.decision == "not-promoted"
     assert decision.f1_gain == pytest.approx(0.012)
 

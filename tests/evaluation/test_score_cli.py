@@ -84,7 +84,7 @@ def test_writes_the_same_report_files_as_the_step(files: dict[str, str], tmp_pat
 
 def test_gate_sets_the_exit_code(files: dict[str, str], tmp_path: Path, capsys: Any) -> None:
     assert _score(files, tmp_path / "a", "--min-f1-gain", "0.05") == 0
-    assert "promoted: F1 100.0% (custom)" in capsys.readouterr().out
+    assert "promoted: answer score 100.0% (custom)" in capsys.readouterr().out
     assert _score(files, tmp_path / "b", "--min-f1-gain", "0.9") == 1
     assert json.loads((tmp_path / "b" / "report.json").read_text())["decision"]["decision"] == (
         "not-promoted"

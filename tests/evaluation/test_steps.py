@@ -173,6 +173,8 @@ def test_report_writes_three_files_and_a_small_result(s3: Any) -> None:
     out = steps.report(config, s3=s3, bucket=BUCKET)
     assert out["decision"] == "promoted" and out["reportUri"].endswith("evaluation/report.json")
     assert set(out["metrics"]["f1"]) == {"custom", "base", "large"}
+    assert out["metrics"]["decisionMetric"] == "answerScore"
+    assert set(out["metrics"]["answerScore"]) == {"custom", "base", "large"}
     assert out["metrics"]["outputTokenReduction"] > 0.5
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
     for name in ("report.json", "report.md", "report.png"):
@@ -184,6 +186,8 @@ def test_report_writes_three_files_and_a_small_result(s3: Any) -> None:
     assert report["decision"]["decision"] == "promoted"
     assert set(report["comparisons"]) == {"base", "large"}
     assert len(json.dumps(out)) < 2000  # stays far below the Step Functions payload limit
+    by_f1 = steps.report(make_config(decisionMetric="f1"), s3=s3, bucket=BUCKET)
+    assert by_f1["metrics"]["decisionMetric"] == "f1" and by_f1["reason"].startswith("F1 ")
 
 
 def test_a_batch_past_the_end_of_the_test_set_is_refused(s3: Any) -> None:

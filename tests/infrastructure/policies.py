@@ -3,9 +3,9 @@
 A request (action, resource, principal, request context) is matched against policy statements
 as the IAM policy evaluation logic describes it (IAM User Guide, "Policy evaluation logic"): an
 explicit Deny wins, otherwise some Allow must match; a statement matches when its action,
-resource, principal and every condition match. Conditions: the string, ARN and Bool operators,
-their ``IfExists`` forms and the ``ForAllValues:`` / ``ForAnyValue:`` set prefixes ("IAM JSON
-policy elements: Condition operators"). References are flattened to ``<LogicalId>`` /
+resource, principal and every condition match. Conditions: the string, ARN, numeric and Bool
+operators, their ``IfExists`` forms and the ``ForAllValues:`` / ``ForAnyValue:`` set prefixes
+("IAM JSON policy elements: Condition operators"). References are flattened to ``<LogicalId>`` /
 ``<LogicalId.Attr>`` text; CDK's cross-stack ``Fn::GetStackOutput`` is followed to the producing
 stack, so a key ARN reads the same in both stacks.
 
@@ -88,6 +88,15 @@ def _string_test(operator: str) -> Any:
         return lambda p, v: p.lower() == v.lower()
     if base == "Bool":
         return lambda p, v: p.lower() == v.lower()
+    numeric = {
+        "NumericEquals": lambda p, v: float(v) == float(p),
+        "NumericLessThan": lambda p, v: float(v) < float(p),
+        "NumericLessThanEquals": lambda p, v: float(v) <= float(p),
+        "NumericGreaterThan": lambda p, v: float(v) > float(p),
+        "NumericGreaterThanEquals": lambda p, v: float(v) >= float(p),
+    }
+    if base in numeric:
+        return numeric[base]
     raise NotImplementedError(f"condition operator {operator}")
 
 

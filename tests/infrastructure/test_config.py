@@ -12,6 +12,7 @@ def test_every_committed_stage_loads() -> None:
     assert {"dev", "prod"} <= set(stage_names())
     for name in stage_names():
         assert load_stage(name).name == name
+        assert load_stage(name).decision_metric == "answerScore"
 
 
 def _write(tmp_path: Path, body: dict[str, object]) -> Path:
@@ -33,6 +34,7 @@ BASE = {"name": "bad", "account": "123456789012", "region": "us-east-1",
         ({"poll": {"initial_s": 100, "max_s": 10}}, "poll.max_s (10) must be >= poll.initial_s"),
         ({"api": {"endpoint_type": "PRIVATE"}}, "waf_enabled applies to REGIONAL"),
         ({"unknown": 1}, "unknown"),
+        ({"decision_metric": "bleu"}, "decision_metric"),
     ],
 )
 def test_bad_stage_config_names_the_file_and_field(

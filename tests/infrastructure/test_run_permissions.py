@@ -185,3 +185,41 @@ def test_provisioned_throughput_is_allowed_on_the_model_resource_types(
         }
         request = Request(f"bedrock:{action}", throughput, arn)
         assert decide(statements, request, dev_assembly).allowed, action
+
+
+def test_execution_history_is_under_the_data_key_and_its_users_may_use_it(
+    dev_assembly: Assembly,
+) -> None:
+    machines = dev_assembly.resources(WORKFLOW, "AWS::StepFunctions::StateMachine")
+    assert len(machines) == 1
+    name, machine = next(iter(machines.items()))
+    encryption = machine["Properties"].get("EncryptionConfiguration", {})
+    assert encryption.get("Type") == "CUSTOMER_MANAGED_KMS_KEY", "history on an AWS owned key"
+    key = flat(encryption["KmsKeyId"], dev_assembly)
+    assert key.startswith("<KeysDataKey")
+    machine_arn = f"<{name}>"
+    for prefix, actions in (
+        ("WorkflowStateMachineRole", ("kms:Decrypt", "kms:GenerateDataKey")),
+        ("TriggerApiHandlerRole", ("kms:Decrypt", "kms:GenerateDataKey")),
+    ):
+        _, statements, arn = _role(dev_assembly, prefix)
+        context = {
+            "kms:ViaService": f"states.{REGION}.amazonaws.com",
+            "kms:CallerAccount": ACCOUNT,
+            "aws:PrincipalArn": arn,
+            "kms:EncryptionContext:aws:states:stateMachineArn": machine_arn,
+        }
+        for action in actions:
+            request = Request(action, key, arn, context)
+            assert decide(statements, request, dev_assembly).allowed, f"{prefix}: {action}"
+            assert decide(key_policy(dev_assembly, key), request, dev_assembly).allowed, action
+    # Log delivery decrypts the execution logs, for this account only.
+    delivery = Request(
+        "kms:Decrypt",
+        key,
+        "service:delivery.logs.amazonaws.com",
+        {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": f"arn:aws:logs:{REGION}:{ACCOUNT}:x"},
+    )
+    assert decide(key_policy(dev_assembly, key), delivery, dev_assembly).allowed
+    foreign = Request(delivery.action, key, delivery.principal, {"aws:SourceAccount": "9" * 12})
+    assert not decide(key_policy(dev_assembly, key), foreign, dev_assembly).allowed

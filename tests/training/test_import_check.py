@@ -1,4 +1,4 @@
-"""Import readiness from a listing: accept what Bedrock imports, reject with the reason why."""
+"""Import readiness from the listing and config: accept what Bedrock imports, say why not."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from bedrock_pipeline.client.cli import main as cli
 from bedrock_pipeline.client.commands.check_import import run
 from bedrock_pipeline.import_check import check_directory, check_import
 from bedrock_pipeline.registry import IMPORT
+from tests.shards import header_of, llama_tensors, shard_bytes
 
 GOOD_FILES = {
     "config.json": 700,
@@ -32,16 +33,34 @@ GOOD_CONFIG = {
     "model_type": "llama",
     "max_position_embeddings": 8192,
     "torch_dtype": "bfloat16",
+    "hidden_size": 16,
+    "intermediate_size": 32,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "num_hidden_layers": 2,
+    "vocab_size": 64,
 }
-GOOD_INDEX = {"weight_map": {"a": "model-00001-of-00002.safetensors",
-                             "b": "model-00002-of-00002.safetensors"}}  # fmt: skip
+SHARDS = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors")
+_ALL = llama_tensors(GOOD_CONFIG)
+# Layer 0 and the embedding in the first shard, the rest in the second.
+TENSORS = {
+    SHARDS[0]: {n: t for n, t in _ALL.items() if "layers.1." not in n and "lm_head" not in n},
+    SHARDS[1]: {n: t for n, t in _ALL.items() if "layers.1." in n or "lm_head" in n},
+}
+GOOD_INDEX = {"weight_map": {n: shard for shard, ts in TENSORS.items() for n in ts}}
+HEADERS = {shard: header_of(ts) for shard, ts in TENSORS.items()}
+
+
+def _headers(files: dict[str, Any]) -> dict[str, Any]:
+    return {shard: header for shard, header in HEADERS.items() if shard in files}
 
 
 def test_a_complete_export_is_ready() -> None:
-    result = check_import(GOOD_FILES, GOOD_CONFIG, GOOD_INDEX)
+    result = check_import(GOOD_FILES, GOOD_CONFIG, GOOD_INDEX, HEADERS)
     assert result.ready and not result.reasons and not result.warnings
     assert result.architecture == "LlamaForCausalLM" and result.weights_bytes == 6_100_000_000
-    assert "ready: LlamaForCausalLM" in result.summary()
+    assert result.dtype == "bfloat16" and result.tensors == len(_ALL)
+    assert "ready: LlamaForCausalLM, weights 6.1 GB (bfloat16" in result.summary()
 
 
 @pytest.mark.parametrize(
@@ -71,26 +90,25 @@ def test_a_complete_export_is_ready() -> None:
 )
 def test_rejections_say_why(files: dict[str, Any], config: dict[str, Any], reason: str) -> None:
     listing = {k: v for k, v in files.items() if v is not None}
-    result = check_import(listing, config, GOOD_INDEX)
+    result = check_import(listing, config, GOOD_INDEX, _headers(listing))
     assert not result.ready
     assert any(reason in r for r in result.reasons), result.reasons
 
 
-def test_missing_shard_and_nested_context_and_dtype_warning() -> None:
+def test_missing_shard_and_nested_context() -> None:
     files = {k: v for k, v in GOOD_FILES.items() if "00002" not in k}
-    reasons = check_import(files, GOOD_CONFIG, GOOD_INDEX).reasons
+    reasons = check_import(files, GOOD_CONFIG, GOOD_INDEX, _headers(files)).reasons
     assert any("names shards that are missing" in r for r in reasons)
-    vl = {"architectures": ["Qwen2VLForConditionalGeneration"], "torch_dtype": "float32",
+    vl = {"architectures": ["Qwen2VLForConditionalGeneration"], "torch_dtype": "bfloat16",
           "text_config": {"max_position_embeddings": 32768}}  # fmt: skip
-    result = check_import(GOOD_FILES, vl, GOOD_INDEX)
+    result = check_import(GOOD_FILES, vl, GOOD_INDEX, HEADERS)
     assert result.ready and result.context == 32768
-    assert any("torch_dtype 'float32'" in w for w in result.warnings)
 
 
 def write_dir(root: Path, files: dict[str, int], config: dict[str, Any]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for name in files:
-        (root / name).write_bytes(b"x")
+        (root / name).write_bytes(shard_bytes(TENSORS[name]) if name in TENSORS else b"x")
     (root / "config.json").write_text(json.dumps(config))
     (root / "model.safetensors.index.json").write_text(json.dumps(GOOD_INDEX))
     return root
@@ -111,18 +129,21 @@ def test_local_directory_and_cli_exit_codes(
 
 
 @mock_aws
-def test_s3_prefix_is_checked_from_the_listing() -> None:
+def test_s3_prefix_is_checked_from_the_listing_and_headers() -> None:
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="models")
     for name in GOOD_FILES:
         body = json.dumps(GOOD_CONFIG) if name == "config.json" else b"x"
+        if name in TENSORS:
+            body = shard_bytes(TENSORS[name])
         if name == "model.safetensors.index.json":
             body = json.dumps(GOOD_INDEX)
         s3.put_object(Bucket="models", Key=f"runs/r1/model/{name}", Body=body)
     s3.put_object(Bucket="models", Key="runs/r1/model/extra/nested.safetensors", Body=b"x")
     result = check_s3_prefix(s3, "s3://models/runs/r1/model")
     assert result.ready, result.reasons
-    assert result.weights_bytes == 2  # sizes come from the listing, nested folders ignored
+    # sizes come from the listing, nested folders ignored
+    assert result.weights_bytes == sum(len(shard_bytes(ts)) for ts in TENSORS.values())
     s3.delete_object(Bucket="models", Key="runs/r1/model/tokenizer_config.json")
     out = io.StringIO()
     args = argparse.Namespace(location="s3://models/runs/r1/model/", output="text")
@@ -134,6 +155,6 @@ def test_s3_prefix_is_checked_from_the_listing() -> None:
 def test_llama_31_context_imports_and_one_more_token_does_not(context: int, ready: bool) -> None:
     """Llama 3.1-3.3 configs declare 131072 positions ("128K") and are importable."""
     config = GOOD_CONFIG | {"max_position_embeddings": context}
-    result = check_import(GOOD_FILES, config, GOOD_INDEX)
+    result = check_import(GOOD_FILES, config, GOOD_INDEX, HEADERS)
     assert result.ready is ready
     assert any("context length" in r for r in result.reasons) is not ready

@@ -99,7 +99,7 @@ def test_distillation_prompt_only_needs_require_answer_false() -> None:
 @pytest.mark.parametrize(
     ("record", "code", "field"),
     [
-        ({**PC, "extra": 1}, "UNKNOWN_FIELD", "extra"),
+        ({"messages": [{"role": "user", "content": "x"}], "extra": 1}, "UNKNOWN_FIELD", "extra"),
         ({"prompt": "a"}, "MISSING_FIELD", "completion"),
         ({"prompt": "a", "completion": 3}, "WRONG_TYPE", "completion"),
         ({"prompt": "a", "completion": "  "}, "EMPTY_CONTENT", "completion"),
@@ -127,6 +127,12 @@ def test_schema_errors_name_field(record: dict[str, Any], code: str, field: str)
         to_conversation(record, path="d.jsonl", line=7)
     assert (err.value.code, err.value.field, err.value.line) == (code, field, 7)
     assert str(err.value).startswith(f"d.jsonl:7: {code}: ")
+
+
+def test_prompt_completion_keeps_other_top_level_keys_out_of_training() -> None:
+    conv = to_conversation({**PC, "id": "r-1"})
+    assert conv.ignored_fields == ("id",)
+    assert [t.text for t in conv.turns] == [PC["prompt"], PC["completion"]]
 
 
 def test_explicit_format_mismatch_is_reported_against_that_format() -> None:

@@ -54,7 +54,7 @@ def stored_report(s3: Any) -> dict[str, Any]:
 
 def test_valid_run_returns_string_hyperparameters_and_writes_report(s3: Any) -> None:
     train = put(s3, "train.jsonl", [haiku(i) for i in range(40)])
-    val = put(s3, "val.jsonl", [haiku(100)])
+    val = put(s3, "val.jsonl", [haiku(i) for i in range(100, 132)])
     result = run_validation(
         event(
             trainingDataUri=train,
@@ -68,7 +68,7 @@ def test_valid_run_returns_string_hyperparameters_and_writes_report(s3: Any) -> 
     assert result["reportUri"] == f"s3://{ARTIFACTS}/runs/run-1/validation-report.json"
     assert result["hyperParameters"]["epochCount"] == "3"
     assert all(isinstance(v, str) for v in result["hyperParameters"].values())
-    assert result["summary"]["trainRecords"] == 40 and result["summary"]["validationRecords"] == 1
+    assert result["summary"]["trainRecords"] == 40 and result["summary"]["validationRecords"] == 32
     assert len(json.dumps(result)) < 1024  # travels in the state machine's state
     report = stored_report(s3)
     assert report["valid"] and report["files"][0]["path"] == train
@@ -130,7 +130,11 @@ def test_nova_images_must_sit_in_the_dataset_bucket(s3: Any) -> None:
         ]
         return json.dumps({"schemaVersion": "bedrock-conversation-2024", "messages": messages})
 
-    train = put(s3, "nova.jsonl", [record(BUCKET, 1), record("elsewhere", 2)])
+    train = put(
+        s3,
+        "nova.jsonl",
+        [record(BUCKET, 1), record("elsewhere", 2)] + [record(BUCKET, i) for i in range(3, 9)],
+    )
     with pytest.raises(DatasetValidationError) as err:
         run_validation(
             event(baseModelId="amazon.nova-lite-v1:0:300k", trainingDataUri=train),

@@ -176,7 +176,7 @@ def test_advice_warnings(tmp_path: Path) -> None:
         model=HAIKU,
         customization=FT,
         hyperparameters={"batchSize": 8},
-        validation=write(tmp_path / "v.jsonl", [haiku(99)]),
+        validation=write(tmp_path / "v.jsonl", [haiku(i) for i in range(99, 131)]),
     )
     assert sorted(report.log.counts) == ["SMALL_DATASET"]
 

@@ -23,7 +23,6 @@ clients see the emulator exactly as they would see AWS; other calls go to moto u
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -34,6 +33,7 @@ from typing import Any
 from botocore.client import BaseClient
 
 from bedrock_pipeline.registry import IMPORT
+from tests.shards import tiny_llama_files
 from tests.workflow.emulated_bedrock import (
     ACCOUNT,
     REGION,
@@ -233,18 +233,8 @@ class AwsEmulator(BedrockExtensions):
         import boto3
 
         s3 = boto3.client("s3", region_name=REGION)
-        config = {
-            "architectures": ["LlamaForCausalLM"],
-            "model_type": "llama",
-            "max_position_embeddings": 4096,
-            "torch_dtype": "bfloat16",
-        }
         files = {name: b"{}" for name in IMPORT.required_files}
-        files |= {
-            "config.json": json.dumps(config).encode(),
-            IMPORT.tokenizer_files[0]: b"{}",
-            "model.safetensors": b"\0" * 64,
-        }
+        files |= {IMPORT.tokenizer_files[0]: b"{}", **tiny_llama_files()}
         for name, body in files.items():
             s3.put_object(Bucket=bucket, Key=f"{prefix}{job.name}/output/model/{name}", Body=body)
         job.extra["model_written"] = True

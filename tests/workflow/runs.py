@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from tests.shards import tiny_llama_files
 from tests.workflow.conftest import Workflow
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0:200k"
@@ -39,18 +39,11 @@ def upload_weights(workflow: Workflow, prefix: str, files: dict[str, bytes]) -> 
     return f"s3://{workflow.training_bucket}/{prefix}"
 
 
-LLAMA_CONFIG = json.dumps(
-    {
-        "architectures": ["LlamaForCausalLM"],
-        "max_position_embeddings": 4096,
-        "torch_dtype": "bfloat16",
-    }
-).encode()
+LLAMA_CONFIG = tiny_llama_files()["config.json"]
 WEIGHTS = {
-    "config.json": LLAMA_CONFIG,
+    **tiny_llama_files(),
     "tokenizer_config.json": b"{}",
     "tokenizer.json": b"{}",
-    "model.safetensors": b"\0" * 64,
 }
 
 

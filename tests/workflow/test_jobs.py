@@ -114,6 +114,15 @@ def test_prepare_lays_out_flags_names_and_requests() -> None:
     evaluation = state["requests"]["evaluation"]
     assert evaluation["baseModelId"] == "anthropic.claude-3-haiku-20240307-v1:0"
     assert evaluation["minF1Gain"] == 0.02 and evaluation["runId"] == "r1"
+    assert evaluation["decisionMetric"] == "answerScore"  # the stage's default
+
+
+def test_the_run_document_chooses_the_decision_metric() -> None:
+    state = prepared(
+        provisionedThroughput={"modelUnits": 1},
+        evaluation={"testDataUri": "s3://data-bkt/e", "decisionMetric": "exactMatch"},
+    )
+    assert state["requests"]["evaluation"]["decisionMetric"] == "exactMatch"
 
 
 def test_prepare_gives_container_hyperparameters_to_the_validator() -> None:
@@ -236,6 +245,48 @@ def test_sns_subject_of_the_longest_run_name_is_under_100_characters() -> None:
     for outcome in ("SUCCEEDED", "NOT_PROMOTED", "FAILED", "ABORTED", "TIMED_OUT"):
         subject, _ = message({"runName": longest, "outcome": outcome})
         assert len(subject) < 100, (outcome, len(subject))
+
+
+def _check(request: dict[str, Any], service: str, operation: str) -> None:
+    shape = botocore.session.get_session().get_service_model(service)
+    report = ParamValidator().validate(request, shape.operation_model(operation).input_shape)
+    assert not report.has_errors(), report.generate_report()
+
+
+def test_distillation_from_invocation_logs_becomes_the_request_botocore_accepts() -> None:
+    """The run document's invocationLogsConfig is the request's trainingDataConfig, unchanged;
+    no prompt file (s3Uri) beside it."""
+    logs = {
+        "invocationLogSource": {"s3Uri": "s3://log-bkt/AWSLogs/123456789012/"},
+        "usePromptResponse": True,
+        "requestMetadataFilters": {
+            "andAll": [{"equals": {"project": "faq"}}, {"notEquals": {"stage": "test"}}]
+        },
+    }
+    state = prepared(
+        customizationType="DISTILLATION",
+        teacherModelId="anthropic.claude-3-5-sonnet-20240620-v1:0",
+        trainingDataUri=None,
+        invocationLogsConfig=logs,
+    )
+    assert state["requests"]["validate"]["invocationLogsConfig"] == logs  # read by validate
+    state["validation"] = {"hyperParameters": {"epochCount": 2}}
+    request = steps.BUILDERS["customization"](state, SETTINGS)
+    assert request["trainingDataConfig"] == {"invocationLogsConfig": logs}
+    assert request["customizationType"] == "DISTILLATION"
+    assert request["customizationConfig"]["distillationConfig"]["teacherModelConfig"] == {
+        "teacherModelIdentifier": "anthropic.claude-3-5-sonnet-20240620-v1:0"
+    }
+    _check(request, "bedrock", "CreateModelCustomizationJob")
+    # The check can fail: a misspelled member or a wrong type is caught by the service model.
+    for wrong in ({"usePromptResponses": True}, {"usePromptResponse": "yes"}):
+        config = {**logs, **wrong}
+        with pytest.raises(AssertionError):
+            _check(
+                {**request, "trainingDataConfig": {"invocationLogsConfig": config}},
+                "bedrock",
+                "CreateModelCustomizationJob",
+            )
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,23 @@ def doc(**overrides: Any) -> dict[str, Any]:
 
 
 CONTAINER = {"baseWeightsUri": "s3://data-bucket/weights/"}
+LOGS = {
+    "invocationLogSource": {"s3Uri": "s3://log-bucket/AWSLogs/"},
+    "usePromptResponse": True,
+    "requestMetadataFilters": {"orAll": [{"equals": {"project": "faq"}}, {"notEquals": {"a": ""}}]},
+}
+SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+
+
+def logs(**changes: Any) -> dict[str, Any]:
+    return doc(
+        customizationType="DISTILLATION",
+        teacherModelId=SONNET,
+        trainingDataUri=None,
+        invocationLogsConfig={**LOGS, **changes},
+    )
+
+
 EVALUATION = {"testDataUri": "s3://data-bucket/test.jsonl"}
 
 INVALID = [
@@ -77,6 +94,33 @@ INVALID = [
     (doc(trainingDataUri="https://example.com/x"), "trainingDataUri"),
     (doc(unknown=1), "unknown"),
     (doc(provisionedThroughput={"modelUnits": 0}), "provisionedThroughput.modelUnits"),
+    # Distillation from invocation logs
+    (doc(invocationLogsConfig=LOGS), "invocationLogsConfig"),
+    ({**logs(), "trainingDataUri": "s3://data-bucket/p.jsonl"}, "trainingDataUri"),
+    (logs(requestMetadataFilters={}), "invocationLogsConfig.requestMetadataFilters"),
+    (
+        logs(requestMetadataFilters={"equals": {"a": "1"}, "notEquals": {"b": "2"}}),
+        "invocationLogsConfig.requestMetadataFilters",
+    ),
+    (
+        logs(requestMetadataFilters={"equals": {"a": "1", "b": "2"}}),
+        "invocationLogsConfig.requestMetadataFilters.equals",
+    ),
+    (
+        logs(requestMetadataFilters={"andAll": [{"equals": {"a": "1"}}] * 17}),
+        "invocationLogsConfig.requestMetadataFilters.andAll",
+    ),
+    (
+        logs(invocationLogSource={"s3Uri": "s3://log-bucket/a b/"}),
+        "invocationLogsConfig.invocationLogSource.s3Uri",
+    ),
+    (
+        doc(
+            provisionedThroughput={"modelUnits": 1},
+            evaluation={**EVALUATION, "decisionMetric": "bleu"},
+        ),
+        "evaluation.decisionMetric",
+    ),
 ]
 
 
@@ -97,6 +141,12 @@ VALID = [
     doc(trainer="container", container={**CONTAINER, "useSpot": True, "maxWaitS": 90000}),
     doc(trainer="import", trainingDataUri=None, modelDataUri="s3://data-bucket/w/"),
     doc(provisionedThroughput={"modelUnits": 1}, evaluation=EVALUATION),
+    logs(),
+    logs(usePromptResponse=False, requestMetadataFilters={"equals": {"project": "faq"}}),
+    doc(
+        provisionedThroughput={"modelUnits": 1},
+        evaluation={**EVALUATION, "decisionMetric": "numericMatch"},
+    ),
 ]
 
 

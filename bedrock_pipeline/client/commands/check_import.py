@@ -2,8 +2,11 @@
 
     bedrock-pipeline check-import DIR|s3://BUCKET/PREFIX [--format text|json]
 
-Checks the architecture, required and tokenizer files, safetensors weights (< 200 GB), context
-length and dtype from the listing and config.json alone: no weights are read or downloaded.
+Checks the architecture, required and tokenizer files, weights (< 200 GB) and context length,
+then reads each shard's safetensors header (by seek, or by ranged GET on S3; never the tensor
+data): offsets inside the file, the architecture's tensor names, layer count, shapes against
+config.json, one dtype equal to torch_dtype, the index. Adapter-only folders, unmerged LoRA
+tensors and model.tar.gz archives are named with their fix.
 Exit codes: 0 ready, 1 not ready (reasons printed), 2 usage error (no such directory).
 """
 

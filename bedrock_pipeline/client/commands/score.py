@@ -2,13 +2,16 @@
 
     bedrock-pipeline score --test test.jsonl \\
         --predictions base=base.jsonl --predictions custom=custom.jsonl \\
-        --out report/ [--baseline base] [--candidate custom] [--min-f1-gain 0.01]
+        --out report/ [--baseline base] [--candidate custom] [--min-f1-gain 0.01] \\
+        [--decision-metric answerScore|f1|exactMatch|numericMatch]
 
 Each PRED.jsonl has one line per test record, in test-set order:
 ``{"output": "...", "outputTokens": 12}`` (``outputTokens`` and ``latencyMs`` optional;
 ``{"output": null, "error": "..."}`` records a failed call). Writes report.json, report.md and
-report.png into --out, exactly as the evaluation step writes them. Exit 1 when --min-f1-gain is
-given and the gate says not-promoted, 2 for unusable input (the message names file and line).
+report.png into --out, exactly as the evaluation step writes them. --min-f1-gain applies the
+promotion gate: the gain required of --decision-metric (default answerScore, which compares
+numbers by value; f1 and exactMatch are SQuAD v1.1's). Exit 1 when the gate says
+not-promoted, 2 for unusable input (the message names file and line).
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ from typing import Any
 from bedrock_pipeline.evalset import load_eval_records
 from bedrock_pipeline.formats import FormatError, iter_jsonl
 from bedrock_pipeline.metrics import Prediction
-from bedrock_pipeline.promotion import DEFAULT_MAX_ERROR_RATE, decide
+from bedrock_pipeline.promotion import (
+    DECISION_METRICS,
+    DEFAULT_DECISION_METRIC,
+    DEFAULT_MAX_ERROR_RATE,
+    decide,
+)
 from bedrock_pipeline.report import build_report, render_files
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -115,7 +123,9 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
         example_count=args.examples,
     )
     if args.min_f1_gain is not None:
-        report["decision"] = decide(report, args.min_f1_gain, args.max_error_rate).as_dict()
+        report["decision"] = decide(
+            report, args.min_f1_gain, args.max_error_rate, args.decision_metric
+        ).as_dict()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for file_name, (data, _) in render_files(report).items():
@@ -138,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     for name, m in report["models"].items():
         tokens = m["outputTokens"]["mean"]
         print(
-            f"{name}: F1 {m['f1']:.1%}  EM {m['exactMatch']:.1%}  "
+            f"{name}: answer score {m['answerScore']:.1%}  F1 {m['f1']:.1%}  "
+            f"EM {m['exactMatch']:.1%}  "
             f"output tokens {'n/a' if tokens is None else f'{tokens:.1f}'}  errors {m['errors']}"
         )
     print(f"wrote {Path(args.out) / 'report.json'}, report.md, report.png")
@@ -173,8 +184,14 @@ def register(subparsers: Any) -> None:
         "--min-f1-gain",
         type=float,
         default=None,
-        help="apply the promotion gate: F1 gain needed (fraction, 0.01 = one point); "
-        "exit 1 when not met",
+        help="apply the promotion gate: gain of the decision metric needed (fraction, "
+        "0.01 = one point); exit 1 when not met",
+    )
+    parser.add_argument(
+        "--decision-metric",
+        choices=DECISION_METRICS,
+        default=DEFAULT_DECISION_METRIC,
+        help="metric the gate compares (default: %(default)s)",
     )
     parser.add_argument(
         "--max-error-rate", type=float, default=DEFAULT_MAX_ERROR_RATE, help=argparse.SUPPRESS

@@ -2,6 +2,12 @@
 
     bedrock-pipeline validate-data TRAIN.jsonl --base-model MODEL_ID [--validation VAL.jsonl]
         [--customization-type TYPE] [--hyperparameters JSON] [--format text|json]
+    bedrock-pipeline validate-data LOGS --invocation-logs --base-model STUDENT_ID
+        --teacher-model TEACHER_ID [--request-metadata-filters JSON]
+
+With --invocation-logs (distillation from model invocation logs), LOGS is a folder or file of
+gzip invocation logs, or an s3:// prefix; --request-metadata-filters is the run document's
+requestMetadataFilters.
 
 Paths may be local files or s3:// URIs (read with the default AWS credentials). Exit codes:
 0 valid (warnings allowed), 1 invalid, 2 usage error (unknown model, bad JSON, missing file).
@@ -13,13 +19,17 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
-from bedrock_pipeline.aws.s3 import source_for
-from bedrock_pipeline.model_spec import CustomizationType, Trainer
+from pydantic import ValidationError
+
+from bedrock_pipeline.aws.s3 import log_objects, source_for
+from bedrock_pipeline.model_spec import CustomizationType, ModelSpec, Trainer
 from bedrock_pipeline.registry import MODELS, UnknownModelError, get_model
-from bedrock_pipeline.sources import DataSource
-from bedrock_pipeline.validation import validate_dataset
+from bedrock_pipeline.run_spec import RequestMetadataFilters, RunSpecError
+from bedrock_pipeline.sources import DataSource, LocalFile
+from bedrock_pipeline.validation import validate_dataset, validate_invocation_log_run
 from bedrock_pipeline.validation_report import CODES, Report
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -48,6 +58,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--format", choices=["text", "json"], default="text", dest="output")
     parser.add_argument("--max-examples", type=int, default=5, help="examples kept per code")
+    parser.add_argument(
+        "--invocation-logs", action="store_true", help="TRAIN is invocation logs (distillation)"
+    )
+    parser.add_argument(
+        "--request-metadata-filters", metavar="JSON", help='e.g. \'{"equals": {"project": "faq"}}\''
+    )
     parser.set_defaults(func=run)
 
 
@@ -70,6 +86,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             return _usage(f"--hyperparameters is not JSON: {exc}")
         if not isinstance(hyperparameters, dict):
             return _usage("--hyperparameters must be a JSON object of key: value")
+    if args.invocation_logs:
+        return _logs(args, model, hyperparameters, out)
     locations = [args.train] + ([args.validation] if args.validation else [])
     missing = [p for p in locations if not p.startswith("s3://") and not os.path.isfile(p)]
     if missing:
@@ -93,12 +111,43 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         teacher_id=args.teacher_model,
         max_examples=args.max_examples,
     )
+    return _write(args, report, out)
+
+
+def _write(args: argparse.Namespace, report: Report, out: TextIO) -> int:
     if args.output == "json":
         json.dump(report.to_dict(), out, indent=1)
         out.write("\n")
     else:
         out.write(render_text(report))
     return EXIT_OK if report.valid else EXIT_INVALID
+
+
+def _logs(args: argparse.Namespace, model: ModelSpec, hp: Any, out: TextIO) -> int:
+    """Distillation from invocation logs: a local folder/file of .gz logs or an s3:// prefix."""
+    config: dict[str, Any] = {"invocationLogSource": {"s3Uri": args.train}}
+    if args.request_metadata_filters:
+        try:
+            filters = json.loads(args.request_metadata_filters)
+            RequestMetadataFilters.model_validate(filters)
+        except (json.JSONDecodeError, ValidationError, RunSpecError) as exc:
+            return _usage(f"--request-metadata-filters: {exc}")
+        config["requestMetadataFilters"] = filters
+    if args.train.startswith("s3://"):
+        import boto3
+
+        sources: list[DataSource] = list(log_objects(args.train, boto3.client("s3")))
+    elif os.path.isdir(args.train):
+        found = sorted(Path(args.train).rglob("*.gz"))
+        sources = [LocalFile(str(p)) for p in found]
+    elif os.path.isfile(args.train):
+        sources = [LocalFile(args.train)]
+    else:
+        return _usage(f"no such file or folder: {args.train}")
+    report = validate_invocation_log_run(
+        sources, config, model=model, hyperparameters=hp, teacher_id=args.teacher_model
+    )
+    return _write(args, report, out)
 
 
 def render_text(report: Report) -> str:
