@@ -281,6 +281,13 @@ class Authorizer:
             )
         if id_out.allowed_by or direct:
             return None
+        if request.principal.startswith("service:"):  # a service principal has no identity policy
+            where = f"the resource policy of {held[0]}" if held else "no resource policy"
+            near = naming(resource_policy, request.action)
+            return (
+                f"{where} admits {request.principal.removeprefix('service:')} nowhere with this "
+                f"context (statements naming the action: {_labels(near)})"
+            )
         near = naming(identity, request.action)
         return (
             f"no identity-policy statement of {request.principal} allows it"
