@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from stacks.config import load_stage
 from tests.conftest import Assembly
 from tests.infrastructure.policies import Request, decide, flat, identity_statements, role_id
 
+# The dev stage's region, as the templates name it.
+DEV_REGION = load_stage("dev").region
 WORKFLOW = "-workflow"
-ARN = "arn:aws:ec2:us-east-1:111111111111"
+ARN = f"arn:aws:ec2:{DEV_REGION}:111111111111"
 ENI = f"{ARN}:network-interface/eni-0123456789abcdef0"
 FOREIGN_SUBNET = f"{ARN}:subnet/subnet-0foreign"
 
@@ -40,7 +43,7 @@ def test_lambda_network_interfaces_stay_in_the_project_subnets(
         assert allowed(f"ec2:{action}", ENI, {"ec2:Subnet": subnet})
         assert not allowed(f"ec2:{action}", ENI, {"ec2:Subnet": FOREIGN_SUBNET})
         assert not allowed(f"ec2:{action}", f"arn:aws:ec2:us-west-2:111111111111:{ENI[-30:]}")
-    assert allowed("ec2:DescribeNetworkInterfaces", "*", {"aws:RequestedRegion": "us-east-1"})
+    assert allowed("ec2:DescribeNetworkInterfaces", "*", {"aws:RequestedRegion": DEV_REGION})
 
 
 @pytest.mark.parametrize(
@@ -61,7 +64,7 @@ def test_bedrock_roles_delete_only_interfaces_tagged_with_their_job_arn(
         "ec2:Subnet": _project_subnets(dev_assembly)[0],
         "ec2:ResourceTag/BedrockManaged": "true",
     }
-    own = {**base, f"ec2:ResourceTag/{tag}": f"arn:aws:bedrock:us-east-1:111111111111:{job}/j1"}
+    own = {**base, f"ec2:ResourceTag/{tag}": f"arn:aws:bedrock:{DEV_REGION}:111111111111:{job}/j1"}
     for action in ("ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"):
         assert decide(statements, Request(action, ENI, principal, own), dev_assembly).allowed
         # A Bedrock-managed interface of another job type (or without the job tag) is not ours.

@@ -7,18 +7,20 @@ from typing import Any
 
 import pytest
 
+from stacks.config import load_stage
 from stacks.constructs.network import INTERFACE_ENDPOINTS
 from tests.conftest import Assembly
 from tests.infrastructure.policies import Request, decide, resource_policy
 
 ACCOUNT, OTHER = "111111111111", "999999999999"
+DEV_REGION = load_stage("dev").region
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/bcp-dev-workflow-JobsRole-ABC"
 FOREIGN_ROLE = f"arn:aws:iam::{OTHER}:role/exfiltration"
 
 
 def _endpoint(assembly: Assembly, service: str) -> dict[str, Any]:
     for endpoint in assembly.resources("-data", "AWS::EC2::VPCEndpoint").values():
-        if endpoint["Properties"]["ServiceName"] == f"com.amazonaws.us-east-1.{service}":
+        if endpoint["Properties"]["ServiceName"] == f"com.amazonaws.{DEV_REGION}.{service}":
             return endpoint
     raise AssertionError(f"no endpoint for {service}")
 
@@ -32,7 +34,7 @@ def test_interface_endpoints_admit_only_this_account(dev_assembly: Assembly, spe
     action = f"{spec.service.split('.')[0]}:AnyAction"
 
     def allowed(principal: str, context: dict[str, str]) -> bool:
-        request = Request(action, "arn:aws:x:us-east-1:111111111111:y", principal, context)
+        request = Request(action, f"arn:aws:x:{DEV_REGION}:111111111111:y", principal, context)
         return decide(statements, request, dev_assembly).allowed
 
     own = {"aws:PrincipalAccount": ACCOUNT, "aws:ResourceAccount": ACCOUNT}
@@ -43,7 +45,7 @@ def test_interface_endpoints_admit_only_this_account(dev_assembly: Assembly, spe
     assert allowed(ROLE, foreign_resource) is not spec.own_resources
 
 
-BOOTSTRAP = "arn:aws:iam::111111111111:role/cdk-{q}-cfn-exec-role-111111111111-us-east-1"
+BOOTSTRAP = f"arn:aws:iam::111111111111:role/cdk-{{q}}-cfn-exec-role-111111111111-{DEV_REGION}"
 
 
 def _bucket_statements(assembly: Assembly, bucket_prefix: str) -> tuple[str, list[Any]]:
@@ -92,7 +94,7 @@ def test_the_bootstrap_qualifier_comes_from_the_cdk_context() -> None:
 def _key_allows(assembly: Assembly, key_id: str, principal: str) -> bool:
     statements = assembly.resources("-data", "AWS::KMS::Key")[key_id]["Properties"]["KeyPolicy"]
     context = {
-        "kms:ViaService": "lambda.us-east-1.amazonaws.com",
+        "kms:ViaService": f"lambda.{DEV_REGION}.amazonaws.com",
         "kms:CallerAccount": ACCOUNT,
         "aws:PrincipalArn": principal,
     }

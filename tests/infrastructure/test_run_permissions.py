@@ -10,6 +10,7 @@ import pytest
 from policy_sentry.querying.actions import get_action_data
 
 from lambdas.jobs import requests
+from stacks.config import load_stage
 from stacks.constructs.job_permissions import STAGE_TAG
 from tests.conftest import Assembly
 from tests.infrastructure.policies import (
@@ -24,7 +25,7 @@ from tests.infrastructure.policies import (
 )
 
 WORKFLOW = "-workflow"
-REGION, ACCOUNT = "us-east-1", "111111111111"
+REGION, ACCOUNT = load_stage("dev").region, "111111111111"
 
 
 def resource_types(service: str, action: str) -> set[str]:
