@@ -21,6 +21,8 @@ from tools.audit.authz.deployment import Deployment
 from tools.audit.authz.lint_ignores import IGNORES, Ignore
 
 EACH_ACTION = re.compile(r"for action [\w:*-]+")
+# Interface endpoint service names whose IAM prefix differs (Service Authorization Reference).
+ENDPOINT_PREFIX = {"bedrock-runtime": "bedrock", "ecr.api": "ecr", "ecr.dkr": "ecr"}
 DOCUMENT_PROPERTIES = ("PolicyDocument", "KeyPolicy", "AssumeRolePolicyDocument")
 
 
@@ -77,12 +79,31 @@ def _strings(node: Any) -> Any:
     return node
 
 
+def _endpoint_actions(body: dict[str, Any], service_name: str) -> dict[str, Any]:
+    """An interface endpoint carries only its own service's API: its policy's ``"Action": "*"``
+    is linted as ``<service prefix>:*`` (AWS PrivateLink Guide, vpc-endpoints-access.html).
+    Expanding it to every action of every service costs minutes and only yields findings about
+    services the endpoint never carries."""
+    suffix = service_name.rsplit(".", 2)[-1] if service_name.endswith((".api", ".dkr")) else ""
+    name = service_name.split(".", 3)[-1]  # com.amazonaws.<region>.<name>
+    prefix = ENDPOINT_PREFIX.get(name, name.removesuffix(f".{suffix}") if suffix else name)
+    statements = []
+    for statement in body.get("Statement", []):
+        if statement.get("Action") in ("*", ["*"]):
+            statement = {**statement, "Action": f"{prefix}:*"}
+        statements.append(statement)
+    return {**body, "Statement": statements}
+
+
 def documents(deployment: Deployment) -> list[Document]:
     out = []
     for r in deployment.resources():
         for prop in DOCUMENT_PROPERTIES:
             if prop in r.properties:
                 body = deployment.document(r.properties[prop], r.stack)
+                if r.type == "AWS::EC2::VPCEndpoint":
+                    service = str(deployment.resolve(r.properties["ServiceName"], r.stack))
+                    body = _endpoint_actions(body, service)
                 out.append(Document(r.stack, r.logical_id, r.type, prop, _strings(body)))
         policies = r.properties.get("Policies")
         if r.type == "AWS::IAM::Role" and isinstance(policies, list):
