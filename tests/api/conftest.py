@@ -190,6 +190,7 @@ def authorized_calls(
             emulated.state_machine_arn: real["Arn"],
             f":execution:{emulated_name}:": f":execution:{real['Name']}:",
             "123456789012": deployed.account,
+            "us-east-1": deployed.region,
         }
     )
     recorder.scenario = request.node.nodeid

@@ -164,7 +164,7 @@ def answer_sums(model_id: str, question: str) -> str:
 def deployed_names(deployment: MotoDeployment, authorizer: Authorizer) -> dict[str, str]:
     """Emulated physical names and ARNs -> the names CloudFormation gives the same resources."""
     deployed = authorizer.d
-    aliases = {ACCOUNT: deployed.account}
+    aliases = {ACCOUNT: deployed.account, REGION: deployed.region}
     for (stack, logical), emulated in deployment.values.items():
         real = deployed.values(stack, logical)
         for attribute, value in emulated.items():

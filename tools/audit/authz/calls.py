@@ -45,7 +45,13 @@ SERVICE_HOST = {"stepfunctions": "states"}
 def encryption_context(store: str) -> dict[str, str]:
     """The encryption context a service's KMS request for ``store`` carries (SQS Developer
     Guide, sqs-server-side-encryption.html: ``aws:sqs:arn``; SNS Developer Guide,
-    sns-server-side-encryption.html: ``aws:sns:topicArn``)."""
+    sns-server-side-encryption.html: ``aws:sns:topicArn``; Step Functions Developer Guide,
+    encryption-at-rest.html: ``aws:states:stateMachineArn`` for a machine and its executions)."""
+    if store.startswith("arn:aws:states:"):
+        machine = store
+        if ":execution:" in store:
+            machine = store.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
+        return {"kms:encryptioncontext:aws:states:statemachinearn": machine}
     if store.startswith("arn:aws:sqs:"):
         return {"kms:encryptioncontext:aws:sqs:arn": store}
     if store.startswith("arn:aws:sns:"):
