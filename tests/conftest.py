@@ -6,10 +6,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from tests.authorization import Ledger, write_ledger
 from tests.support.assembly import Assembly, synthesize
+from tools.audit.authz.calls import Authorizer
+from tools.audit.authz.deployment import Deployment
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "20")
@@ -18,6 +22,7 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+LEDGER = Ledger()
 
 
 @pytest.fixture(autouse=True)
@@ -45,3 +50,24 @@ def dev_assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
 @pytest.fixture(scope="session")
 def prod_assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
     return synthesize("prod", tmp_path_factory.mktemp("cdk-prod"))
+
+
+@pytest.fixture(scope="session")
+def authorization_ledger() -> Ledger:
+    return LEDGER
+
+
+@pytest.fixture(scope="session")
+def dev_authorizer(dev_assembly: Assembly) -> Authorizer:
+    config = dev_assembly.pipeline.config
+    return Authorizer(Deployment(dev_assembly.templates, config.account, config.region))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if LEDGER.calls:
+        terminalreporter.write_line(
+            f"authorization: {LEDGER.calls} AWS calls of the handlers checked against the "
+            f"templates ({LEDGER.requests} IAM requests, {len(LEDGER.scenarios)} scenarios), "
+            f"{LEDGER.denied} denied"
+        )
+        write_ledger(LEDGER)

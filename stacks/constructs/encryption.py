@@ -167,12 +167,30 @@ class ProjectKeys(Construct):
                 principals=[
                     iam.ServicePrincipal("logging.s3.amazonaws.com"),
                     iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                    iam.ServicePrincipal("events.amazonaws.com"),
                     # SNS moves undeliverable notifications into a KMS-encrypted dead-letter queue.
                     iam.ServicePrincipal("sns.amazonaws.com"),
                 ],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
+        # EventBridge's KMS requests for an encrypted destination do not carry
+        # aws:SourceAccount (SNS Developer Guide, sns-key-management.html); what every SQS
+        # server-side encryption request carries is the queue in its encryption context
+        # (SQS Developer Guide, sqs-server-side-encryption.html, "encryption context").
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeDeadLettersOfThisAccount",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:sqs:arn": (
+                            f"arn:{stack.partition}:sqs:{stack.region}:{stack.account}:*"
+                        )
+                    }
+                },
             )
         )

@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from tests.api.gateway import Gateway, serve
+from tests.authorization import Ledger, check_scenario, recorder_for
 from tests.support.api import (
     API_KEY,
     DEFINITION,
@@ -22,6 +23,7 @@ from tests.support.api import (
     SECRET,
     StepFunctions,
 )
+from tools.audit.authz.calls import Authorizer
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +46,35 @@ def gateway(stepfunctions: StepFunctions) -> Iterator[Gateway]:
         Gateway(stepfunctions.client, stepfunctions.state_machine_arn, secrets, API_KEY)
     ) as gw:
         yield gw
+
+
+@pytest.fixture(autouse=True)
+def authorized_calls(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Every AWS call the API handler makes in a test against the module's emulated Step
+    Functions is checked against the dev stage's templates: the emulated state machine stands
+    for the workflow's (names rewritten to the deployed ones)."""
+    if "stepfunctions" not in request.fixturenames:
+        yield
+        return
+    emulated: StepFunctions = request.getfixturevalue("stepfunctions")
+    authorizer: Authorizer = request.getfixturevalue("dev_authorizer")
+    ledger: Ledger = request.getfixturevalue("authorization_ledger")
+    deployed = authorizer.d
+    (machine,) = deployed.resources("AWS::StepFunctions::StateMachine")
+    real = deployed.values(machine.stack, machine.logical_id)
+    emulated_name = emulated.state_machine_arn.rsplit(":", 1)[-1]
+    recorder = recorder_for(deployed)
+    recorder.alias(
+        {
+            emulated.state_machine_arn: real["Arn"],
+            f":execution:{emulated_name}:": f":execution:{real['Name']}:",
+            "123456789012": deployed.account,
+            "us-east-1": deployed.region,
+        }
+    )
+    recorder.scenario = request.node.nodeid
+    recorder.install(monkeypatch)
+    yield
+    check_scenario(recorder, authorizer, ledger, request.node.nodeid)

@@ -63,7 +63,15 @@ def _gate(stack: StackArtifact, **tools: list[ToolFinding]) -> list[str]:
         [],
         iam_matrix(stack),
     )
-    stage = StageReport("dev", "us-east-1", ".", [report], list(stack.acknowledgments()), **tools)
+    stage = StageReport(
+        "dev",
+        "us-east-1",
+        ".",
+        [report],
+        list(stack.acknowledgments()),
+        cfn_lint=tools.get("cfn_lint", []),
+        checkov=tools.get("checkov", []),
+    )
     return [f"{f.kind}:{f.what}" for f in gate_failures([stage])]
 
 

@@ -13,14 +13,39 @@ import pytest
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from tests.authorization import Ledger, check_scenario, recorder_for
 from tests.support.assembly import Assembly
 from tests.support.workflow import FAST, Workflow, answer_sums
-from tests.workflow.emulator import AwsEmulator
+from tests.workflow.emulator import ACCOUNT, REGION, AwsEmulator
 from tests.workflow.harness import MotoDeployment
+from tools.audit.authz.calls import Authorizer
+from tools.audit.authz.recorder import CallRecorder
+
+
+def deployed_names(deployment: MotoDeployment, authorizer: Authorizer) -> dict[str, str]:
+    """Emulated physical names and ARNs -> the names CloudFormation gives the same resources."""
+    deployed = authorizer.d
+    aliases = {ACCOUNT: deployed.account, REGION: deployed.region}
+    for (stack, logical), emulated in deployment.values.items():
+        real = deployed.values(stack, logical)
+        for attribute, value in emulated.items():
+            if isinstance(value, str) and isinstance(real.get(attribute), str):
+                aliases[value] = real[attribute]
+        if "stateMachine:" in str(emulated.get("Arn")):
+            aliases[f":execution:{emulated['Arn'].rsplit(':', 1)[-1]}:"] = (
+                f":execution:{real['Name']}:"
+            )
+    return aliases
 
 
 @pytest.fixture
-def workflow(dev_assembly: Assembly, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workflow]:
+def workflow(
+    dev_assembly: Assembly,
+    dev_authorizer: Authorizer,
+    authorization_ledger: Ledger,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[Workflow]:
     # The interpreter logs every failed state at ERROR with its whole parse tree.
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
@@ -49,4 +74,9 @@ def workflow(dev_assembly: Assembly, monkeypatch: pytest.MonkeyPatch) -> Iterato
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)):
                     value.cache_clear()
+        recorder: CallRecorder = recorder_for(dev_authorizer.d)
+        recorder.alias(deployed_names(deployment, dev_authorizer))
+        recorder.scenario = request.node.nodeid
+        recorder.install(monkeypatch)
         yield Workflow(deployment, emulator)
+        check_scenario(recorder, dev_authorizer, authorization_ledger, request.node.nodeid)

@@ -16,21 +16,25 @@ import shutil
 import sys
 from pathlib import Path
 
+from tools.audit.authz.deployment import Deployment
+from tools.audit.authz.proofs import stage_proofs
 from tools.audit.render import render_markdown
 from tools.audit.report import StageReport, gate_failures, stage_report, to_json
 from tools.audit.security_doc import SECURITY_DOC, render_section, update_section
 from tools.audit.tools import ROOT, run_cfn_lint, run_checkov, versions
 
+SCENARIOS_STAGE = "dev"  # the stage the workflow and API scenarios run against (tests/)
 
-def synthesize(stage: str, outdir: Path) -> str:
-    """Synthesize one stage (cdk-nag runs as part of it); returns the stage's region."""
+
+def synthesize(stage: str, outdir: Path) -> tuple[str, str]:
+    """Synthesize one stage (cdk-nag runs as part of it); returns its (account, region)."""
     from stacks.pipeline_app import build_app
 
     if outdir.exists():
         shutil.rmtree(outdir)
     pipeline = build_app(stage, outdir=str(outdir))
     pipeline.app.synth()
-    return pipeline.config.region
+    return pipeline.config.account, pipeline.config.region
 
 
 def audit(stages: list[str], out: Path) -> list[StageReport]:
@@ -38,8 +42,18 @@ def audit(stages: list[str], out: Path) -> list[StageReport]:
     for stage in stages:
         outdir = out / stage
         print(f"synthesizing {stage} into {outdir}", flush=True)
-        region = synthesize(stage, outdir)
-        reports.append(stage_report(stage, region, outdir))
+        account, region = synthesize(stage, outdir)
+        report = stage_report(stage, region, outdir)
+        deployment = Deployment(
+            {
+                path.name.removesuffix(".template.json"): json.loads(path.read_text())
+                for path in outdir.glob("*.template.json")
+            },
+            account,
+            region,
+        )
+        report.proofs = stage_proofs(deployment, scenarios_stage=stage == SCENARIOS_STAGE)
+        reports.append(report)
     templates = [t for r in reports for t in r.templates]
     print(f"cfn-lint and checkov over {len(templates)} templates", flush=True)
     checkov = run_checkov(templates)

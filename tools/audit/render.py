@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from tools.audit.assembly import Acknowledgment
+from tools.audit.authz.render import render_proofs
 from tools.audit.iam import Principal
 from tools.audit.report import StackReport, StageReport, gate_failures
 from tools.audit.tools import ToolFinding
@@ -171,6 +172,9 @@ def render_markdown(stages: list[StageReport], tool_versions: dict[str, str]) ->
         ],
         rows,
     )
+    proofs = [(st.stage, st.proofs) for st in stages if st.proofs is not None]
+    if proofs:
+        lines += render_proofs(proofs, table)
     lines += ["## Gate", ""]
     lines += (
         [

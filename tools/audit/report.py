@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.audit.assembly import Acknowledgment, CloudAssembly, load_assembly
+from tools.audit.authz.proofs import Proofs
 from tools.audit.iam import Principal, iam_matrix
 from tools.audit.inventory import (
     Encryption,
@@ -40,6 +41,7 @@ class StageReport:
     acknowledgments: list[Acknowledgment]
     cfn_lint: list[ToolFinding] = field(default_factory=list)
     checkov: list[ToolFinding] = field(default_factory=list)
+    proofs: Proofs | None = None  # authorization proofs (tools/audit/authz), when computed
 
     @property
     def templates(self) -> list[Path]:
@@ -106,6 +108,7 @@ def gate_failures(stages: list[StageReport]) -> list[GateFailure]:
                             "acknowledgment",
                         )
                     )
+        out += _proof_failures(st)
         for ack in st.acknowledgments:
             if len(ack.reason.strip()) < 20:
                 out.append(
@@ -119,6 +122,25 @@ def gate_failures(stages: list[StageReport]) -> list[GateFailure]:
     return out
 
 
+def _proof_failures(st: StageReport) -> list[GateFailure]:
+    """Undeliverable paths, parliament findings without a reason, denied scenario calls."""
+    proofs, out = st.proofs, []
+    if proofs is None:
+        return []
+    for p in proofs.undeliverable:
+        what = "; ".join(p.problems)
+        out.append(GateFailure(st.stage, "delivery", f"{p.kind}: {p.source}", what))
+    for f in proofs.unexplained:
+        what = f"parliament {f.issue}: {f.detail}"
+        out.append(
+            GateFailure(st.stage, "iam-lint", f"{f.document.stack}:{f.document.resource}", what)
+        )
+    if proofs.calls and proofs.calls.get("denied"):
+        what = f"{proofs.calls['denied']} recorded calls would be denied (see make test)"
+        out.append(GateFailure(st.stage, "authorization", "scenarios", what))
+    return out
+
+
 def to_json(stages: list[StageReport], tool_versions: dict[str, str]) -> dict[str, Any]:
     failures = gate_failures(stages)
     return {
@@ -127,7 +149,8 @@ def to_json(stages: list[StageReport], tool_versions: dict[str, str]) -> dict[st
         "gate": {"passed": not failures, "failures": [asdict(f) for f in failures]},
         "stages": [
             {
-                **asdict(st),
+                **{k: v for k, v in asdict(st).items() if k != "proofs"},
+                "authorization_proofs": st.proofs.to_json() if st.proofs else None,
                 "stacks": [
                     {
                         **asdict(s),
