@@ -14,12 +14,13 @@ export AUDIT_VENV
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 
-.PHONY: help setup audit-setup synth test lint format typecheck train-local audit bench clean
+.PHONY: help setup audit-setup synth test lint format typecheck train-local train-local-vision audit bench clean
 
 help:
 	@echo "make synth        set up, then synthesize stage $(STAGE) into cdk.out/ (offline) with cdk-nag"
 	@echo "make test         set up, then run lint, type checks and the whole test suite"
 	@echo "make train-local  tiny LoRA run on this CPU through the container's entry point"
+	@echo "make train-local-vision  the same for a tiny Llama 3.2 Vision (Mllama) on images"
 	@echo "make audit        security report for every stage (cdk.out/security-report.md)"
 	@echo "make bench        run the benchmarks in benchmarks/"
 
@@ -73,6 +74,9 @@ test: setup audit-setup lint typecheck
 
 train-local: setup
 	$(PY) -m training_image.local_run --out build/local-run
+
+train-local-vision: setup
+	$(PY) -m training_image.local_run_vision --out build/local-run-vision
 
 audit: setup audit-setup
 	$(PY) -m tools.audit
