@@ -24,6 +24,7 @@ from bedrock_pipeline.converse import IMAGE_FORMATS
 from bedrock_pipeline.formats import DatasetFormat, detect_format, iter_jsonl, to_conversation
 from bedrock_pipeline.model_spec import CustomizationType
 from bedrock_pipeline.registry import get_model
+from bedrock_pipeline.training_contract import CHANNEL_IMAGES
 from training_image.trainer.chat import IGNORE, render_messages
 from training_image.trainer.data import DataError, channel_files
 
@@ -69,8 +70,8 @@ class VisionChannel:
 def resolve(uri: str, images_dir: Path | None, where: str) -> Path:
     if images_dir is None:
         raise ImageError(
-            f"{where}: {uri}: the job has no '{'images'}' input channel; image records need the "
-            "referenced objects staged under it as <bucket>/<key>"
+            f"{where}: {uri}: the job has no '{CHANNEL_IMAGES}' input channel; image records "
+            "need the referenced objects staged under it as <bucket>/<key>"
         )
     bucket_key = uri.removeprefix("s3://")
     path = (images_dir / bucket_key).resolve()
