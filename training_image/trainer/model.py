@@ -48,16 +48,19 @@ class CausalLMWithLoss(nn.Module):
         super().__init__()
         self.lm = lm
         self.backend = backend
-        self.sliding_window = sliding_window(lm.config)
+        self.windows = frozenset(layer_windows(lm.config))
+        # transformers would build an [S, S + 1] causal mask on every forward (8 GiB at 64K
+        # tokens in fp32, kept alive by activation checkpointing) that the packed kernels never
+        # read: the decoder gets back whatever mask it was given (None, or the dense document
+        # mask of the SDPA path).
+        lm.get_decoder()._update_causal_mask = _given_mask
 
     def forward(self, batch: Batch, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Sum of token losses of the batch (fp32 scalar); `batch` must already be on device."""
-        masks = attention.attention_kwargs(batch, self.backend, self.sliding_window)
+        masks = attention.attention_kwargs(batch, self.backend, self.windows)
         hidden = self.lm.get_decoder()(
             input_ids=batch.input_ids,
             position_ids=batch.position_ids,
-            # A 4-D mask passes through transformers untouched; without one it builds a causal
-            # mask of its own that the packed kernels never read.
             attention_mask=masks.get("doc_dense_mask"),
             use_cache=False,
             **masks,
@@ -66,11 +69,22 @@ class CausalLMWithLoss(nn.Module):
         return linear_cross_entropy_sum(hidden, weight, batch.labels, positions)
 
 
-def sliding_window(config: PretrainedConfig) -> int | None:
+def _given_mask(attention_mask: torch.Tensor | None, *args: Any, **kwargs: Any) -> Any:
+    return attention_mask
+
+
+def layer_windows(config: PretrainedConfig) -> list[int | None]:
+    """Each decoder layer's sliding window (None: full causal), as transformers applies them.
+
+    Mistral: every layer. Qwen2: only with `use_sliding_window`, and only the layers from
+    `max_window_layers` on (Qwen2Attention.forward in transformers 4.51.3). Llama: none.
+    """
+    layers = int(config.num_hidden_layers)
     window = getattr(config, "sliding_window", None)
-    if getattr(config, "use_sliding_window", True) is False:
-        return None  # Qwen2 carries a window size it does not use
-    return int(window) if window else None
+    if not window or getattr(config, "use_sliding_window", True) is False:
+        return [None] * layers
+    first = getattr(config, "max_window_layers", 0)
+    return [int(window) if i >= first else None for i in range(layers)]
 
 
 def storage_dtype(cfg: TrainConfig) -> torch.dtype:
