@@ -16,16 +16,20 @@ from typing import Any
 
 import pytest
 import torch
+from torch._dynamo.testing import CompileCounter
 from torch.nn.attention.flex_attention import flex_attention
 from transformers import AutoModelForCausalLM
 
 from tests.training.allocations import LargestAllocation
+from tests.training.conftest import FAST
 from tests.training.test_attention import reference_varlen
-from training_image.trainer import attention
+from training_image.trainer import attention, runtime
+from training_image.trainer import model as model_module
 from training_image.trainer.attention import PACKED
 from training_image.trainer.chat import IGNORE, Example
-from training_image.trainer.model import CausalLMWithLoss, layer_windows
-from training_image.trainer.packing import collate
+from training_image.trainer.config import parse_hyperparameters
+from training_image.trainer.model import CausalLMWithLoss, build, layer_windows, load_hf_config
+from training_image.trainer.packing import Rows, collate
 
 
 @torch.library.custom_op("trainer_test::varlen", mutates_args=())
@@ -42,6 +46,25 @@ def _(q: torch.Tensor, *args: Any) -> torch.Tensor:
     return torch.empty_like(q)
 
 
+def _save(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+    ctx.save_for_backward(*inputs[:4])
+    ctx.rest = inputs[4:]
+
+
+def _backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+    q, k, v, cu = ctx.saved_tensors
+    max_len, scale, left = ctx.rest
+    with torch.enable_grad():
+        qkv = [t.detach().requires_grad_() for t in (q, k, v)]
+        out = reference_varlen(*qkv, cu, cu, max_len, max_len, softmax_scale=scale, causal=True,
+                               window_size=(left, 0))  # fmt: skip
+        grads = torch.autograd.grad(out, qkv, grad)
+    return (*grads, None, None, None, None)
+
+
+_varlen_op.register_autograd(_backward, setup_context=_save)
+
+
 def _flash_attn_varlen_func(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_q: torch.Tensor, cu_k: torch.Tensor,
     max_q: int, max_k: int, dropout_p: float = 0.0, softmax_scale: float | None = None,
@@ -54,7 +77,8 @@ def _flash_attn_varlen_func(
 @pytest.fixture
 def kernels(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """flash_attn as the reference custom op; flex_attention eager."""
-    fake = types.SimpleNamespace(flash_attn_varlen_func=_flash_attn_varlen_func)
+    fake = types.ModuleType("flash_attn")
+    fake.flash_attn_varlen_func = _flash_attn_varlen_func  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "flash_attn", fake)
     monkeypatch.setattr(attention, "_compiled_flex", lambda: flex_attention)
     yield
@@ -126,3 +150,45 @@ def test_three_kernels_agree_per_family(
         every = packed_model(base_models[arch], "sdpa", **SLIDING[arch] | {"max_window_layers": 0})
         with torch.no_grad():
             assert float(every(collate(rows, 272, 0))) != pytest.approx(losses["sdpa"], rel=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
+@pytest.mark.parametrize(("backend", "packing"), [("flash", True), ("flex", True), ("sdpa", False)])
+def test_compiled_layers_compile_once_per_shape_not_per_batch(
+    base_models: dict[str, Path],
+    kernels: None,
+    world_of_one: None,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+    packing: bool,
+) -> None:
+    counter = CompileCounter()
+    monkeypatch.setattr(model_module, "COMPILE_BACKEND", counter)
+    torch._dynamo.reset()
+    cfg = parse_hyperparameters({**FAST, "compile": "true", "maxSequenceLength": "512"})
+    base = base_models["llama"]
+    model = build(cfg, load_hf_config(base), base, runtime.mesh("full"), torch.device("cpu"),
+                  backend)  # fmt: skip
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.randint(10, 250, (60,), generator=gen).tolist()
+    rows = Rows.build(documents(lengths, 400), 512, packing)
+    batches = [rows.batch([i], 0, packing) for i in range(12)]
+    shapes = {
+        (tuple(b.input_ids.shape), len(attention.flash_kwargs(b)["doc_cu_seqlens"]))
+        for b in batches
+    }
+    # The batches really differ: row length, document count or longest document (which is what
+    # flash's cu_seqlens and max_seqlen followed before).
+    layouts = {(b.input_ids.shape, len(b.seq_lens[0]), max(b.seq_lens[0])) for b in batches}
+    assert len(layouts) >= 8
+    grad = backend != "flex"  # FlexAttention has no backward on CPU
+    for batch in batches:
+        with torch.set_grad_enabled(grad):
+            loss = model(batch)
+        if grad:
+            loss.backward()
+    # One graph per shape (flex and SDPA: per row length), shared by both decoder layers; with
+    # gradients twice: the first layer's input needs none (LoRA: frozen embeddings).
+    distinct = len(shapes) if backend == "flash" else len({s for s, _ in shapes})
+    assert counter.frame_count == (2 if grad else 1) * distinct, (counter.frame_count, shapes)
+    assert distinct <= 3

@@ -160,6 +160,20 @@ def reset_rope(module: nn.Module, device: torch.device) -> None:
             sub.attention_scaling = scaling
 
 
+COMPILE_BACKEND: Any = "inductor"
+# Distinct shapes a compiled layer meets: padded-row buckets (packing.padded_length, at most 11)
+# times flash's cu_seqlens buckets (a few); every decoder layer shares the one compiled code.
+RECOMPILE_LIMIT = 32
+
+
+def compile_layer(layer: nn.Module) -> None:
+    """Static shapes (the best kernels); the batch layout keeps their number small."""
+    torch._dynamo.config.recompile_limit = max(
+        torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT
+    )
+    layer.compile(backend=COMPILE_BACKEND, dynamic=False)
+
+
 def build(
     cfg: TrainConfig,
     hf_config: PretrainedConfig,
@@ -179,7 +193,7 @@ def build(
         if cfg.activationCheckpointing:
             layer = checkpoint_wrapper(layer, preserve_rng_state=cfg.loraDropout > 0)
         if cfg.compile:
-            layer.compile(dynamic=False)
+            compile_layer(layer)
         layers[i] = layer
     mp = MixedPrecisionPolicy(
         param_dtype=torch.bfloat16 if cfg.mixedPrecision == "bf16" else None,
