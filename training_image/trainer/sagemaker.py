@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,10 +129,43 @@ def torchrun_command(cluster: Cluster, nproc_per_node: int, port: int = MASTER_P
     ]  # fmt: skip
 
 
-def write_failure(output_dir: Path, message: str) -> None:
-    """SageMaker shows the first 1024 characters of this file as the job's FailureReason."""
+OUTPUT_DIRS = ("model", "checkpoints", "output")
+
+
+def check_writable(paths: Paths) -> None:
+    """Fail in seconds, not at the first checkpoint or at export, on an unwritable output.
+
+    SageMaker mounts /opt/ml/model, /opt/ml/checkpoints and /opt/ml/output from the host; the
+    image runs as a non-root user, so a root-owned mount would otherwise surface as a generic
+    error after hours of training. Each is created if missing and a file is written and removed.
+    """
+    for name in OUTPUT_DIRS:
+        path: Path = getattr(paths, name)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
+                pass
+        except OSError as exc:
+            raise ContractError(
+                f"{path} ({name} output) is not writable by uid {os.getuid()} "
+                f"(gid {os.getgid()}): {exc.strerror or exc}; the training image runs as a "
+                "non-root user: the directory must be writable by it"
+            ) from None
+
+
+def write_failure(output_dir: Path, message: str) -> bool:
+    """Write `failure` unless it exists: the first writer (the root cause) wins. True if written.
+
+    SageMaker shows the first 1024 characters of this file as the job's FailureReason. Any rank
+    may write it; on a failure every other rank fails soon after (collectives time out, torchrun
+    stops them), and those later messages must not replace the first.
+    """
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "failure").write_text(message[:1024])
+        with (output_dir / "failure").open("x") as f:
+            f.write(message[:1024])
+    except FileExistsError:
+        return False
     except OSError:
-        pass  # not on SageMaker and no writable /opt/ml: the message is in the log anyway
+        return False  # not on SageMaker and no writable /opt/ml: the message is in the log anyway
+    return True

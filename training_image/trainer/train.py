@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from torch.distributed.fsdp import FSDPModule
 from transformers import AutoTokenizer
 
 from bedrock_pipeline.import_check import check_directory
@@ -96,10 +97,10 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
     optimizer = new_optimizer(cfg, params, device)
     state = TrainerState()
     best_dir = paths.checkpoints / "best"
-    resume = checkpoint.latest(paths.checkpoints)
-    if resume is not None:
-        state = checkpoint.load(resume, model, optimizer)
-        runtime.log(f"resumed from {resume} at step {state.step}")
+    resumed = checkpoint.resume(paths.checkpoints, model, optimizer)
+    if resumed is not None:
+        path, state = resumed
+        runtime.log(f"resumed from {path} at step {state.step}")
     else:
         checkpoint.clear_best(best_dir)  # best weights of some earlier job are not this job's
     stopper = EarlyStopping.from_state(
@@ -173,6 +174,12 @@ def evaluate(
             if real:
                 loss_sum += value
                 labels += batch.label_tokens
+    # The root and the last layer keep their gathered parameters after forward (backward would
+    # need them at once); with no backward to free them they would stay gathered, in the compute
+    # dtype, and the best-weights keep would read those copies instead of the fp32 shards.
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            module.reshard()
     model.train()
     total_loss, total_labels = runtime.all_sum([loss_sum, labels])
     return total_loss / max(total_labels, 1.0)
