@@ -132,3 +132,16 @@ def test_gradients_are_reduced_on_the_last_micro_batch_only(
     # Once per FSDP group with trainable parameters (the 2 decoder layers; the root's are all
     # frozen), not once per micro-batch: that would be 8.
     assert len(calls) == 2
+
+
+def test_full_fine_tuning_keeps_best_weights_off_the_synced_folder(run_job: RunJob) -> None:
+    hp = {"method": "full", "maxSteps": "2", "evalEverySteps": "1", "learningRate": "0.001"}
+    outcome, paths = run_job(hp, validation=4)
+    assert outcome.state.best_step is not None and outcome.exported
+    assert not (paths.checkpoints / "best").exists()  # nothing of it goes to S3
+    shards = torch.load(paths.best_local / "rank-0.pt")
+    assert shards and all(t.dtype == torch.bfloat16 for t in shards.values())
+    lora, lora_paths = run_job({"maxSteps": "2", "evalEverySteps": "1"}, validation=4,
+                               root=paths.model.parent.parent / "lora")  # fmt: skip
+    kept = torch.load(lora_paths.checkpoints / "best" / "rank-0.pt")  # survives a restart
+    assert kept and all(t.dtype == torch.float32 for t in kept.values())
