@@ -16,13 +16,13 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 
 .PHONY: help setup audit-setup synth test lint format typecheck train-local train-local-vision audit bench clean
 
-help:
-	@echo "make synth        set up, then synthesize stage $(STAGE) into cdk.out/ (offline) with cdk-nag"
-	@echo "make test         set up, then run lint, type checks and the whole test suite"
-	@echo "make train-local  tiny LoRA run on this CPU through the container's entry point"
-	@echo "make train-local-vision  the same for a tiny Llama 3.2 Vision (Mllama) on images"
-	@echo "make audit        security report for every stage (cdk.out/security-report.md)"
-	@echo "make bench        run the benchmarks in benchmarks/"
+# `make help` prints every target that has a `## ` comment: add one to each new target.
+help: ## this list
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/' \
+		| awk -F'\t' '{ gsub(/\$$\(STAGE\)/, "$(STAGE)", $$2); printf "make %-12s %s\n", $$1, $$2 }'
+	@echo ""
+	@echo "The console script: $(abspath $(VENV))/bin/bedrock-pipeline (after make setup)."
+	@echo "Put it on PATH with: source $(VENV)/bin/activate"
 
 # Setup is stamped so repeated runs are fast; it re-runs when a pin changes.
 $(VENV)/.installed: pyproject.toml
@@ -43,7 +43,8 @@ $(LAYER_DIR)/.installed: lambdas/requirements.txt $(VENV)/.installed
 		--implementation cp --python-version 3.14 --target $(LAYER_DIR)/python -r lambdas/requirements.txt
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed $(LAYER_DIR)/.installed
+setup: $(VENV)/.installed node_modules/.installed $(LAYER_DIR)/.installed ## install .venv, the pinned CDK CLI and the Lambda layer (once; again when a pin changes)
+	@echo "setup done; bedrock-pipeline is $(abspath $(VENV))/bin/bedrock-pipeline (source $(VENV)/bin/activate to put it on PATH)"
 
 $(AUDIT_VENV)/.installed: tools/audit-requirements.txt
 	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
@@ -51,39 +52,37 @@ $(AUDIT_VENV)/.installed: tools/audit-requirements.txt
 	$(AUDIT_VENV)/bin/python -m pip install --quiet -r tools/audit-requirements.txt
 	touch $@
 
-audit-setup: $(AUDIT_VENV)/.installed
+audit-setup: $(AUDIT_VENV)/.installed ## install cfn-lint and checkov into their own .venv-audit
 
-synth: setup
-	rm -rf cdk.out
-	$(CDK) synth --quiet -c stage=$(STAGE) > /dev/null
-	$(PY) -m tools.summary cdk.out
+synth: setup ## synthesize stage $(STAGE) into cdk.out/$(STAGE)/ (offline, cdk-nag); other stages' output stays
+	$(PY) -m tools.synth $(STAGE)
 
-lint: setup
+lint: setup ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: setup
+format: setup ## ruff fix and format in place
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-typecheck: setup
+typecheck: setup ## mypy
 	$(VENV)/bin/mypy
 
-test: setup audit-setup lint typecheck
+test: setup audit-setup lint typecheck ## lint, type checks and the whole test suite
 	$(PY) -m pytest -q
 
-train-local: setup
+train-local: setup ## validate the sample data, then a tiny LoRA run on this CPU through the container's entry point
 	$(PY) -m training_image.local_run --out build/local-run
 
-train-local-vision: setup
+train-local-vision: setup ## a tiny Llama 3.2 Vision (Mllama) LoRA run on generated images, on this CPU
 	$(PY) -m training_image.local_run_vision --out build/local-run-vision
 
-audit: setup audit-setup
+audit: setup audit-setup ## security report for every stage (cdk.out/security-report.md)
 	$(PY) -m tools.audit
 
-bench: setup
+bench: setup ## run the benchmarks in benchmarks/
 	$(PY) benchmarks/validate_dataset.py
 	$(PY) benchmarks/train_throughput.py --smoke
 
-clean:
+clean: ## remove cdk.out, build and tool caches
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@ Numbers live in the registry; this module only says what they mean and how they 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -28,13 +29,23 @@ class Trainer(StrEnum):
     IMPORT = "import"  # weights trained elsewhere, Custom Model Import only
 
 
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of `choices` (difflib ratio >= 0.6), else ''."""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 class UnknownModelError(LookupError):
-    """A base model id that is not in the registry; the message lists the ids that are."""
+    """A base model id that is not in the registry; the message suggests the closest id and
+    lists the ids that are."""
 
     def __init__(self, model_id: str, allowed: Iterable[str]) -> None:
         self.model_id = model_id
         self.allowed = tuple(sorted(allowed))
-        super().__init__(f"unknown base model '{model_id}'; allowed: {', '.join(self.allowed)}")
+        self.suggestion = did_you_mean(model_id, self.allowed)
+        super().__init__(
+            f"unknown base model '{model_id}'{self.suggestion}; allowed: {', '.join(self.allowed)}"
+        )
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.model_id, self.allowed))

@@ -22,6 +22,9 @@ Sources (Amazon Bedrock user guide unless noted; each row names its page):
            aws-samples/amazon-nova-samples customization/bedrock-finetuning/understanding/
            dataset_validation/nova_ft_dataset_validator.py (Nova 2 rules)
   [import] model-customization-import-model.html
+  [regions] custom-model-supported.html (fine-tuning and continued pre-training, "Single-region
+           model support"), prequisites-model-distillation.html (distillation students),
+           deploy-custom-model-on-demand.html (on-demand deployment of custom models)
   [facts]  ../shared/reference/bedrock-facts.md (collected from the guide and quotas pages;
            marked where the search tool could not confirm the number)
 """
@@ -67,8 +70,10 @@ __all__ = [  # re-exported: callers import the types from the registry too
     "ModelSpec",
     "Trainer",
     "UnknownModelError",
+    "customization_regions",
     "distillation_teachers",
     "get_model",
+    "model_regions",
 ]
 
 GB = 1024**3
@@ -307,6 +312,70 @@ DISTILLATION_PAIRS: Mapping[str, tuple[str, ...]] = {
     "amazon.nova-pro-v1:0": ("amazon.nova-micro-v1:0:128k", "amazon.nova-lite-v1:0:300k"),
     "amazon.nova-premier-v1:0": ("amazon.nova-micro-v1:0:128k", "amazon.nova-lite-v1:0:300k"),
 }
+
+
+# --- Regions ------------------------------------------------------------------------------------
+# [regions] Where each (model, customization type) runs: a customization job, and the custom
+# model it makes, live in one region. A stage may only allow a model its region can customize.
+US_EAST_1, US_WEST_2 = "us-east-1", "us-west-2"
+_EAST, _WEST, _BOTH = (
+    frozenset({US_EAST_1}),
+    frozenset({US_WEST_2}),
+    frozenset({US_EAST_1, US_WEST_2}),
+)
+_REGIONS: dict[str, Mapping[CustomizationType, frozenset[str]]] = {
+    # Claude 3 Haiku and every Meta Llama model: fine-tuning and distillation in us-west-2 only.
+    "anthropic.claude-3-haiku-20240307-v1:0:200k": {FT: _WEST, DISTIL: _WEST},
+    **{
+        model_id: {FT: _WEST, DISTIL: _WEST}
+        for model_id in (
+            "meta.llama3-1-8b-instruct-v1:0:128k",
+            "meta.llama3-1-70b-instruct-v1:0:128k",
+            "meta.llama3-2-1b-instruct-v1:0:128k",
+            "meta.llama3-2-3b-instruct-v1:0:128k",
+            "meta.llama3-2-11b-instruct-v1:0:128k",
+            "meta.llama3-2-90b-instruct-v1:0:128k",
+            "meta.llama3-3-70b-instruct-v1:0:128k",
+        )
+    },
+    # Titan Text G1 - Express: both regions, both customization types.
+    "amazon.titan-text-express-v1:0:8k": {FT: _BOTH, CPT: _BOTH},
+    # Titan Text Lite and Premier: named by earlier revisions of the page (fine-tuning regions
+    # us-east-1 and us-west-2; Premier us-east-1 only), no longer in its current table. Kept so
+    # existing stages and datasets still validate; the shipped stages do not allow them.
+    "amazon.titan-text-lite-v1:0:4k": {FT: _BOTH, CPT: _BOTH},
+    "amazon.titan-text-premier-v1:0:32k": {FT: _EAST},
+    # Amazon Nova (Micro, Lite, Pro, 2 Lite): us-east-1 only.
+    "amazon.nova-micro-v1:0:128k": {FT: _EAST, DISTIL: _EAST},
+    "amazon.nova-lite-v1:0:300k": {FT: _EAST, DISTIL: _EAST},
+    "amazon.nova-pro-v1:0:300k": {FT: _EAST},
+    "amazon.nova-2-lite-v1:0:256k": {FT: _EAST},
+    # Our container trains on SageMaker (any region); the model then needs Custom Model Import.
+    **{
+        spec.model_id: {FT: IMPORT.regions, CPT: IMPORT.regions}
+        for spec in _SPECS
+        if spec.trainer is Trainer.CONTAINER
+    },
+}
+# [regions] CreateCustomModelDeployment (on-demand inference of custom Nova models).
+ON_DEMAND_DEPLOYMENT_REGIONS: frozenset[str] = _BOTH
+# Every region in which some registry model can be customized: a stage outside it has nothing
+# to run.
+CUSTOMIZATION_REGIONS: frozenset[str] = frozenset(
+    region for table in _REGIONS.values() for regions in table.values() for region in regions
+)
+
+
+def customization_regions(model_id: str, customization: CustomizationType) -> frozenset[str]:
+    """Regions where `model_id` (a registry id or alias) can run `customization`; empty when
+    it cannot run it anywhere. Raises UnknownModelError for an id the registry does not know."""
+    return _REGIONS.get(get_model(model_id).model_id, {}).get(customization, frozenset())
+
+
+def model_regions(model_id: str) -> frozenset[str]:
+    """Regions where `model_id` can run at least one customization type."""
+    table = _REGIONS.get(get_model(model_id).model_id, {})
+    return frozenset(region for regions in table.values() for region in regions)
 
 
 def get_model(model_id: str) -> ModelSpec:

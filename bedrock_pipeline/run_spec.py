@@ -15,7 +15,14 @@ import hashlib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from bedrock_pipeline.model_spec import CustomizationType, Trainer
@@ -210,9 +217,11 @@ class RunSpec(_Doc):
     ] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _cross_field(self) -> RunSpec:
-        for issue in cross_field_issues(self):
-            raise issue
+    def _cross_field(self, info: ValidationInfo) -> RunSpec:
+        # context {"collect": True}: the caller lists every issue itself (check-run).
+        if not (info.context or {}).get("collect"):
+            for issue in cross_field_issues(self):
+                raise issue
         return self
 
     @property

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
 from bedrock_pipeline.converse import MEDIA_KINDS
@@ -34,6 +35,7 @@ from bedrock_pipeline.validation_report import FileStats, Issue, IssueLog, Token
 # longer line is reported and skipped without being held in memory.
 MAX_LINE_BYTES = 16 << 20
 DEADLINE_CHECK_EVERY = 4096  # lines between clock reads
+PROGRESS_EVERY = 4096  # lines between progress callbacks
 _MISMATCH_HINTS = (FormatCode.UNKNOWN_FIELD, FormatCode.MISSING_FIELD, FormatCode.UNKNOWN_FORMAT)
 
 
@@ -73,6 +75,11 @@ class Scanner:
         self.probabilistic = False
         self.media: dict[str, tuple[str, int]] = {}  # kind -> where it first appeared
         self.cautioned: set[str] = set()  # files already warned about tool use
+        # Records of the current file found in another format than the model's, by format: the
+        # report names the file's actual format, not only the expected one.
+        self.mismatched: Counter[str] = Counter()
+        # Called with (file name, lines, bytes) every PROGRESS_EVERY lines (a progress line).
+        self.progress_to: Callable[[str, int, int], None] | None = None
 
     def _first_format(self, record: Any, path: str, line: int) -> Conversation:
         """Several formats allowed (container): the file's first valid record fixes the format."""
@@ -94,6 +101,7 @@ class Scanner:
                 self.log.add(Issue(path, line, unknown.code, unknown.message, unknown.field))
                 return
             if actual is not self.fmt:
+                self.mismatched[str(actual)] += 1
                 expected = self.fmt or " or ".join(self.limits.formats)
                 message = (
                     f"record is in '{actual}' format; {self.model.model_id} expects '{expected}'"
@@ -210,6 +218,8 @@ class Scanner:
         exact, exact_get, room = own.exact, own.exact.get, own.exact_cap - len(own.exact)
         hist, cap = stats.tokens.hist, TokenStats.CAP - 1
         line = records = valid = nbytes = total_tokens = max_tokens = 0
+        progress = self.progress_to
+        self.mismatched.clear()
         with source.open() as opened:
             # Sources give buffered streams; a bare one is wrapped so the head can be peeked.
             stream = opened if hasattr(opened, "peek") else io.BufferedReader(opened)  # type: ignore[type-var]
@@ -220,6 +230,8 @@ class Scanner:
                 line += 1
                 records += 1
                 nbytes += len(raw)
+                if progress is not None and not line % PROGRESS_EVERY:
+                    progress(path, line, nbytes)
                 if raw[-1] != 10 and len(raw) == MAX_LINE_BYTES:
                     if line == 1:  # no line break at all so far: the file is one huge line
                         problem = oversize_first_line(MAX_LINE_BYTES)
@@ -277,6 +289,10 @@ class Scanner:
         stats.bytes, stats.records, stats.valid_records = nbytes, records, valid
         stats.tokens.finish(valid, total_tokens, max_tokens)
         stats.format = str(self.fmt) if self.fmt else None
+        if self.mismatched:
+            actual, count = self.mismatched.most_common(1)[0]
+            if count >= valid:
+                stats.expected_format, stats.format = stats.format, actual
         self.probabilistic |= own.probabilistic
         return True
 

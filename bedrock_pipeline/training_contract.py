@@ -73,6 +73,41 @@ def parse_metric_line(line: str) -> dict[str, float]:
     return out
 
 
+# GPUs per SageMaker training instance (Amazon EC2 accelerated-computing instance pages; the
+# ml. types have the same hardware). The batch is split over every GPU of every instance:
+# batchSize must be a multiple of microBatchSize x GPUs x instanceCount.
+GPUS_PER_INSTANCE: dict[str, int] = {
+    **{f"ml.{family}.{size}": 1 for family in ("g5", "g6", "g6e")
+       for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
+    **{f"ml.{family}.{size}": gpus for family in ("g5", "g6", "g6e")
+       for size, gpus in (("12xlarge", 4), ("24xlarge", 4), ("48xlarge", 8))},
+    "ml.p4d.24xlarge": 8,
+    "ml.p4de.24xlarge": 8,
+    "ml.p5.48xlarge": 8,
+    "ml.p5e.48xlarge": 8,
+    "ml.p5en.48xlarge": 8,
+}  # fmt: skip
+DEFAULT_INSTANCE_TYPE = "ml.g5.2xlarge"
+
+
+def world_size(instance_type: str, instance_count: int = 1) -> int:
+    """GPUs of a training job; KeyError for an instance type not in GPUS_PER_INSTANCE."""
+    return GPUS_PER_INSTANCE[instance_type] * instance_count
+
+
+def batch_layout_problem(batch_size: int, micro_batch_size: int, gpus: int) -> str | None:
+    """Why `batch_size` cannot be split over `gpus` GPUs of `micro_batch_size`, or None.
+    The container checks the same rule when it starts (trainer/config.check_batch_layout)."""
+    per_step = micro_batch_size * gpus
+    if batch_size % per_step:
+        low = max(per_step, batch_size - batch_size % per_step)
+        return (
+            f"must be a multiple of microBatchSize ({micro_batch_size}) x GPUs ({gpus}) = "
+            f"{per_step}; e.g. {low} or {low + per_step}"
+        )
+    return None
+
+
 # Hyperparameters SageMaker itself may add (framework estimators); they are not ours to check.
 _SAGEMAKER_PREFIX = "sagemaker_"
 ALL_LINEAR = "all-linear"
@@ -123,7 +158,9 @@ class TrainConfig(BaseModel):
     earlyStoppingPatience: int = Field(2, ge=1, le=10)
     # A spot interruption loses at most this many optimizer steps.
     checkpointEverySteps: int = Field(100, ge=1, le=1_000_000)
-    sharding: Literal["full", "hybrid"] = "full"
+    # auto: hybrid (shard within a node, replicate across nodes) when the job has more than one
+    # instance, so parameters are all-gathered over NVLink, not the network; full on one.
+    sharding: Literal["auto", "full", "hybrid"] = "auto"
     activationCheckpointing: bool = True
     mixedPrecision: Literal["bf16", "fp32"] = "bf16"
     # auto: flash-attn varlen on CUDA when installed, else FlexAttention on CUDA, SDPA on CPU.

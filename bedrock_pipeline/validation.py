@@ -8,7 +8,7 @@ overlap, and advice (dataset size, batch size). Nothing stops at the first error
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
 from bedrock_pipeline.digests import DigestIndex
@@ -18,6 +18,7 @@ from bedrock_pipeline.model_spec import CustomizationType, DatasetLimits, ModelS
 from bedrock_pipeline.registry import RECOMMENDED_MIN_RECORDS, distillation_teachers
 from bedrock_pipeline.scanner import Scanner
 from bedrock_pipeline.sources import DataSource
+from bedrock_pipeline.training_contract import batch_layout_problem
 from bedrock_pipeline.validation_report import FileStats, Issue, IssueLog, Report
 
 DEFAULT_DIGEST_CAP = 1_000_000  # exact duplicate checks up to this many records per file
@@ -35,8 +36,14 @@ def validate_dataset(
     max_examples: int = 5,
     deadline: float | None = None,
     digest_cap: int = DEFAULT_DIGEST_CAP,
+    gpus: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Report:
     """Check the datasets and hyperparameters of one customization; bad data never raises.
+
+    `gpus` (container runs: GPUs per instance x instance count, see
+    training_contract.world_size) adds the batch-layout rule the container enforces at start.
+    `progress(file name, lines, bytes)` is called every few thousand lines while reading.
 
     `deadline` is a `time.monotonic()` value: past it reading stops and the report carries
     VALIDATION_INCOMPLETE, an error, because an unchecked file must not start a paid job.
@@ -44,7 +51,9 @@ def validate_dataset(
     trainer = trainer or model.trainer
     log = IssueLog(max_examples)
     report = Report(model.model_id, str(customization), str(trainer), log)
-    hp_issues = _check_settings(report, model, trainer, hyperparameters, teacher_id)
+    hp_issues = _check_settings(
+        report, model, trainer, hyperparameters, teacher_id, customization, gpus
+    )
     limits = model.limits(customization)
     if limits is None:
         supported = ", ".join(model.customizations)
@@ -53,6 +62,8 @@ def validate_dataset(
         return report
 
     scanner = Scanner(model, limits, log, deadline)
+    if progress is not None:
+        scanner.progress_to = progress
     train_index = DigestIndex(exact_cap=digest_cap)
     train_stats = _scan_file(scanner, train, "train", train_index, None, limits.max_train_bytes)
     report.files.append(train_stats)
@@ -76,16 +87,35 @@ def _check_settings(
     trainer: Trainer,
     hyperparameters: Mapping[str, object] | None,
     teacher_id: str | None,
+    customization: CustomizationType,
+    gpus: int | None = None,
 ) -> list[HyperparameterIssue]:
-    """Hyperparameters, trainer and teacher: the checks that read no data."""
+    """Hyperparameters, batch layout, trainer and teacher: the checks that read no data."""
     log = report.log
     report.token_estimator = model.estimator.describe()
     report.hyperparameters, hp_issues = resolve_hyperparameters(model, hyperparameters)
     for hp in hp_issues:
         log.add(Issue("hyperParameters", 0, hp.code, hp.message, hp.key))
+    bad_keys = {hp.key for hp in hp_issues}
+    if gpus and trainer == Trainer.CONTAINER and not bad_keys & {"batchSize", "microBatchSize"}:
+        resolved = report.hyperparameters
+        problem = batch_layout_problem(
+            int(resolved["batchSize"]), int(resolved["microBatchSize"]), gpus
+        )
+        if problem:
+            message = f"batchSize={resolved['batchSize']}: {problem}"
+            log.add(Issue("hyperParameters", 0, "BATCH_LAYOUT", message, "batchSize"))
     if trainer != model.trainer:
         message = f"{model.model_id} is trained by '{model.trainer}', not '{trainer}'"
         log.add(Issue("trainer", 0, "TRAINER_MISMATCH", message))
+    distil = customization == CustomizationType.DISTILLATION
+    if distil and teacher_id is None and model.limits(customization) is not None:
+        names = ", ".join(distillation_teachers(model.model_id)) or "none"
+        message = (
+            f"distillation needs a teacher model (--teacher-model); teachers for "
+            f"{model.model_id}: {names}"
+        )
+        log.add(Issue("teacherModelId", 0, "MISSING_TEACHER", message))
     if teacher_id is not None:
         teachers = distillation_teachers(model.model_id)
         if teacher_id not in teachers:
@@ -109,7 +139,9 @@ def validate_invocation_log_run(
     if model.limits(CustomizationType.DISTILLATION) is None:
         message = f"{model.model_id} is no distillation student"
         report.log.add(Issue("customizationType", 0, "UNSUPPORTED_CUSTOMIZATION", message))
-    _check_settings(report, model, model.trainer, hyperparameters, teacher_id)
+    _check_settings(
+        report, model, model.trainer, hyperparameters, teacher_id, CustomizationType.DISTILLATION
+    )
     return report
 
 

@@ -103,6 +103,10 @@ CODES: dict[str, CodeInfo] = {
     ),
     "TRAINER_MISMATCH": CodeInfo("error", "model is not trained by the requested trainer"),
     "UNSUPPORTED_TEACHER": CodeInfo("error", "teacher model cannot distil into this student"),
+    "MISSING_TEACHER": CodeInfo("error", "distillation without a teacher model"),
+    "BATCH_LAYOUT": CodeInfo(
+        "error", "batchSize is no multiple of microBatchSize x GPUs of the instances"
+    ),
     HyperparameterCode.UNKNOWN: CodeInfo("error", "hyperparameter key the model does not take"),
     HyperparameterCode.TYPE: CodeInfo(
         "error", "hyperparameter value is not a number of the right type"
@@ -214,8 +218,9 @@ class FileStats:
     bytes: int = 0
     records: int = 0
     valid_records: int = 0
-    format: str | None = None
+    format: str | None = None  # the file's format (what most of its records are in)
     tokens: TokenStats = field(default_factory=TokenStats)
+    expected_format: str | None = None  # set when the file is in another format than expected
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -226,7 +231,7 @@ class FileStats:
             "validRecords": self.valid_records,
             "format": self.format,
             "estimatedTokens": self.tokens.to_dict(),
-        }
+        } | ({"expectedFormat": self.expected_format} if self.expected_format else {})
 
 
 @dataclass

@@ -1,19 +1,38 @@
 """Typed, frozen configuration of one deployment stage, read once in ``app.py``.
 
 Stages live in ``config/<name>.json``. Constructs receive the model; they never read the
-environment, and synthesis never calls AWS.
+environment, and synthesis never calls AWS. Loading checks the stage against the model
+registry too (every allowed base model known and customizable in the stage's region), so a
+wrong stage fails here with ``StageConfigError`` (file, field, what is allowed), before any
+construct or context lookup runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from bedrock_pipeline.model_spec import did_you_mean
 from bedrock_pipeline.promotion import DecisionMetric
+from bedrock_pipeline.registry import (
+    CUSTOMIZATION_REGIONS,
+    MODELS,
+    UnknownModelError,
+    get_model,
+    model_regions,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -27,6 +46,27 @@ LOG_RETENTION_NAMES: dict[int, str] = {
     2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
     3653: "TEN_YEARS",
 }  # fmt: skip
+
+
+class StageCheckError(ValueError):
+    """Problems of one stage, each as (field, message); all of them, not only the first."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
+
+
+class StageConfigError(ValueError):
+    """A stage file that cannot be used: one line per problem, each starting with the file."""
+
+    def __init__(self, path: Path, problems: list[tuple[str, str]]) -> None:
+        self.path, self.problems = path, problems
+        # As the user would type it: relative to the working directory when inside it.
+        with contextlib.suppress(ValueError):
+            path = path.resolve().relative_to(Path.cwd())
+        super().__init__(
+            "\n".join(f"{path}: {f}: {m}" if f else f"{path}: {m}" for f, m in problems)
+        )
 
 
 class _Frozen(BaseModel):
@@ -123,24 +163,118 @@ class StageConfig(_Frozen):
                 raise ValueError(f"admin_principal_arns: {arn!r} is not an IAM role or user ARN")
         return value
 
+    @model_validator(mode="after")
+    def _models_in_region(self) -> StageConfig:
+        problems = model_region_problems(self.region, self.allowed_base_models)
+        if problems:
+            raise StageCheckError(problems)
+        return self
+
     @property
     def prefix(self) -> str:
         """Name prefix of every named resource (roles included: key policies match on it)."""
         return f"bcp-{self.name}"
 
 
-def stage_names() -> list[str]:
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+def model_region_problems(region: str, model_ids: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(field, message) for each allowed base model the registry does not know or that cannot
+    be customized in `region` (registry: custom-model-supported.html), and for a region where
+    no model can be customized at all."""
+    problems: list[tuple[str, str]] = []
+    if region not in CUSTOMIZATION_REGIONS:
+        allowed = ", ".join(sorted(CUSTOMIZATION_REGIONS))
+        hint = did_you_mean(region, CUSTOMIZATION_REGIONS)
+        message = f"no base model can be customized in {region!r}{hint}; allowed: {allowed}"
+        problems.append(("region", message))
+        return problems
+    # The list names Bedrock base models (container runs name registry architectures).
+    fits = sorted(
+        m for m, spec in MODELS.items() if spec.trainer == "bedrock" and region in model_regions(m)
+    )
+    for index, model_id in enumerate(model_ids):
+        field = f"allowed_base_models[{index}]"
+        try:
+            spec = get_model(model_id)
+        except UnknownModelError as exc:
+            problems.append((field, f"unknown base model {model_id!r}{exc.suggestion}"))
+            continue
+        regions = model_regions(spec.model_id)
+        if region not in regions:
+            problems.append(
+                (
+                    field,
+                    f"{spec.name} ({model_id}) is customized only in {', '.join(sorted(regions))}, "
+                    f"not in the stage's region {region}; models for {region}: {', '.join(fits)}",
+                )
+            )
+    return problems
+
+
+def stage_names(config_dir: Path = CONFIG_DIR) -> list[str]:
+    return sorted(p.stem for p in config_dir.glob("*.json"))
 
 
 def load_stage(name: str, config_dir: Path = CONFIG_DIR) -> StageConfig:
+    """The stage ``config_dir/<name>.json``; StageConfigError (a ValueError) lists every
+    problem with the file and field."""
     path = config_dir / f"{name}.json"
     if not path.is_file():
-        available = ", ".join(sorted(p.stem for p in config_dir.glob("*.json"))) or "none"
-        raise ValueError(f"{path}: no such stage {name!r}; available stages: {available}")
+        available = ", ".join(stage_names(config_dir)) or "none"
+        raise StageConfigError(
+            path,
+            [("", f"no such stage {name!r}{did_you_mean(name, stage_names(config_dir))}; "
+                  f"available stages: {available}")],
+        )  # fmt: skip
     try:
-        return StageConfig.model_validate(json.loads(path.read_text()))
+        document = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+        raise StageConfigError(
+            path, [("", f"line {exc.lineno}: invalid JSON: {exc.msg}")]
+        ) from None
+    try:
+        return StageConfig.model_validate(document)
+    except ValidationError as exc:
+        problems = _problems(exc)
+        # Another field failed first, so the model validator did not run: check the models too.
+        fields = document if isinstance(document, dict) else {}
+        region, models = fields.get("region"), fields.get("allowed_base_models")
+        if (
+            isinstance(region, str)
+            and isinstance(models, list)
+            and all(isinstance(m, str) for m in models)
+        ):
+            problems += [
+                p for p in model_region_problems(region, tuple(models)) if p not in problems
+            ]
+        raise StageConfigError(path, problems) from None
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for error in exc.errors():
+        ctx_error = (error.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, StageCheckError):
+            problems.extend(ctx_error.problems)
+            continue
+        loc = error["loc"]
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            known = _known_fields(loc[:-1])
+            message = (
+                f"unknown field{did_you_mean(str(loc[-1]), known)}; allowed: {', '.join(known)}"
+            )
+        elif error["type"] != "value_error":
+            message = f"{message} (got {error.get('input')!r})"
+        problems.append((field, message))
+    return problems
+
+
+def _known_fields(parent: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = StageConfig
+    for part in parent:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)

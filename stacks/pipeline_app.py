@@ -11,7 +11,7 @@ from typing import Any
 from aws_cdk import App, Environment, Tags
 
 from stacks.checkov_skips import register_checkov_skips
-from stacks.config import StageConfig, load_stage
+from stacks.config import CONFIG_DIR, StageConfig, load_stage
 from stacks.data_stack import DataStack
 from stacks.nag import acknowledge_cdk_providers, register_nag_packs
 
@@ -36,11 +36,13 @@ class PipelineApp:
     stacks: tuple[Any, ...]
 
 
-def build_app(stage: str | None = None, *, outdir: str | None = None) -> PipelineApp:
+def build_app(
+    stage: str | None = None, *, outdir: str | None = None, config_dir: Path = CONFIG_DIR
+) -> PipelineApp:
     under_cli = "CDK_CONTEXT_JSON" in os.environ or "CDK_OUTDIR" in os.environ
     app = App() if under_cli else App(context=file_context(), outdir=outdir)
     stage_name = stage or str(app.node.try_get_context("stage") or "dev")
-    config = load_stage(stage_name)
+    config = load_stage(stage_name, config_dir)
     env = Environment(account=config.account, region=config.region)
 
     data = DataStack(app, f"{config.prefix}-data", config=config, env=env)

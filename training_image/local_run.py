@@ -1,12 +1,16 @@
 """`make train-local`: the container's job on this CPU, through the container's entry point.
 
     python -m training_image.local_run --out build/local-run [--nproc 2] [--epochs 3]
+        [--train TRAIN.jsonl] [--validation VAL.jsonl]
 
 Builds what a SageMaker job would find under /opt/ml (a tiny Llama base checkpoint with a BPE
 tokenizer trained here on the sample data, the train/validation channels, hyperparameters.json),
 points the SM_* variables at it, and calls the same `train` entry point: torchrun, N gloo
 workers, FSDP2, LoRA, validation, checkpoints, merged export to OUT/model, import check.
-Nothing is downloaded. Exit 0 when the loss fell and the export is import-ready.
+Nothing is downloaded. The data is checked first with the validate step's own rules for
+`container/llama3` (what the workflow does before it starts a training job): invalid data is
+refused with the report and exit 1, before anything trains. Exit 0 when the loss fell and the
+export is import-ready; 2 for a missing file.
 """
 
 from __future__ import annotations
@@ -19,11 +23,17 @@ import sys
 import time
 from pathlib import Path
 
+from bedrock_pipeline.client.commands.validate_data import render_text
 from bedrock_pipeline.import_check import check_directory
+from bedrock_pipeline.model_spec import CustomizationType
+from bedrock_pipeline.registry import get_model
+from bedrock_pipeline.sources import LocalFile
+from bedrock_pipeline.validation import validate_dataset
 from training_image.tiny import jsonl_texts, train_tokenizer, write_base_model
 from training_image.trainer import __main__ as container_entry
 
 SAMPLE = Path(__file__).resolve().parent / "sample_data"
+MODEL_ID = "container/llama3"
 # CPU-sized: 256-token packed rows, 8 rows per step, fp32 (bf16 matmuls are slower on most CPUs;
 # the bf16 mixed-precision path is the GPU default and is exercised by the tests too).
 HYPERPARAMETERS = {
@@ -43,16 +53,38 @@ HYPERPARAMETERS = {
 }
 
 
-def prepare(out: Path, epochs: int) -> dict[str, str]:
+def validate(train: Path, validation: Path, epochs: int) -> bool:
+    """The validate step's checks on the data and hyperparameters; prints the report when they
+    fail. Duplicates and train/validation overlap are errors: a validation loss measured on
+    training records says nothing."""
+    report = validate_dataset(
+        LocalFile(str(train)),
+        model=get_model(MODEL_ID),
+        customization=CustomizationType.FINE_TUNING,
+        validation=LocalFile(str(validation)),
+        hyperparameters={**HYPERPARAMETERS, "epochCount": str(epochs)},
+    )
+    if not report.valid:
+        print(render_text(report), end="", file=sys.stderr)
+        return False
+    files = ", ".join(f"{f.role} {f.valid_records} records" for f in report.files)
+    print(f"data: valid for {MODEL_ID} ({files})")
+    return True
+
+
+def prepare(
+    out: Path, epochs: int, train: Path = SAMPLE / "train.jsonl",
+    validation: Path = SAMPLE / "validation.jsonl",
+) -> dict[str, str]:  # fmt: skip
     """Lay out OUT like /opt/ml and return the SM_* environment that points at it."""
     if out.exists():
         shutil.rmtree(out)  # a leftover checkpoint would make this run resume instead
     opt_ml = out / "opt_ml"
     data = opt_ml / "input" / "data"
-    for channel, name in (("train", "train.jsonl"), ("validation", "validation.jsonl")):
+    for channel, source in (("train", train), ("validation", validation)):
         (data / channel).mkdir(parents=True)
-        shutil.copy2(SAMPLE / name, data / channel / name)
-    tokenizer = train_tokenizer(jsonl_texts([SAMPLE / "train.jsonl"]))
+        shutil.copy2(source, data / channel / f"{channel}.jsonl")
+    tokenizer = train_tokenizer(jsonl_texts([train]))
     config = write_base_model(data / "base_model", "llama", tokenizer, seed=0)
     params = sum(p.numel() for p in _model_params(data / "base_model"))
     print(
@@ -70,6 +102,7 @@ def prepare(out: Path, epochs: int) -> dict[str, str]:
         "SM_MODEL_DIR": str(out / "model"),
         "SM_OUTPUT_DIR": str(opt_ml / "output"),
         "TRAINER_CHECKPOINT_DIR": str(opt_ml / "checkpoints"),
+        "TRAINER_BEST_DIR": str(opt_ml / "best-local"),
     }
 
 
@@ -106,9 +139,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("build/local-run"))
     parser.add_argument("--nproc", type=int, default=2, help="gloo worker processes (FSDP2)")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--train", type=Path, default=SAMPLE / "train.jsonl")
+    parser.add_argument("--validation", type=Path, default=SAMPLE / "validation.jsonl")
     args = parser.parse_args(argv)
+    missing = [p for p in (args.train, args.validation) if not p.is_file()]
+    if missing:
+        print(f"train-local: error: no such file: {missing[0]}", file=sys.stderr)
+        return 2
+    if not validate(args.train, args.validation, args.epochs):
+        message = "train-local: error: the data is invalid (above); nothing was trained"
+        print(message, file=sys.stderr)
+        return 1
     started = time.perf_counter()
-    env = prepare(args.out.resolve(), args.epochs)
+    env = prepare(args.out.resolve(), args.epochs, args.train, args.validation)
     os.environ.update(env)
     os.environ["TRAINER_NPROC_PER_NODE"] = str(args.nproc)
     # Workers must import this checkout (the package may not be pip-installed).

@@ -3,30 +3,51 @@
 Each subcommand lives in its own module under ``bedrock_pipeline.client.commands`` and exposes
 ``register(subparsers)``; the module sets ``func`` on its parser, a callable that takes the parsed
 arguments and returns the process exit code. Exit codes: 0 success, 1 the checked thing failed
-(invalid dataset, model not importable, run failed), 2 usage error.
+(invalid dataset or run document, model not importable, run failed), 2 usage or environment
+(bad argument, missing file, no credentials, access denied). Errors are one line on stderr,
+``bedrock-pipeline COMMAND: error: MESSAGE``; a traceback means a bug.
+
+After ``make setup`` the script is ``.venv/bin/bedrock-pipeline``; ``source .venv/bin/activate``
+puts it on PATH (``make help`` prints the full path).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
+
+from bedrock_pipeline.aws.errors import environment_problem
+from bedrock_pipeline.client.output import HelpFormatter, error, os_error_message
 
 # One line per subcommand module; order is the order in --help.
 COMMAND_MODULES: tuple[str, ...] = (
     "bedrock_pipeline.client.commands.validate_data",
+    "bedrock_pipeline.client.commands.check_run",
     "bedrock_pipeline.client.commands.check_import",
     "bedrock_pipeline.client.commands.score",
     "bedrock_pipeline.client.commands.runs",
 )
+DISTRIBUTION = "bedrock-customization-pipeline"
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bedrock-pipeline",
-        description="Validate datasets, check model exports, score evaluations and drive runs.",
+        description="Validate datasets and run documents, check model exports, score "
+        "evaluations and drive runs.",
+        formatter_class=HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -42,7 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # a file the command was pointed at: never "[Errno N]"
+        return error(args.command, os_error_message(exc))
+    except Exception as exc:
+        problem = environment_problem(exc)
+        if problem is None:
+            raise
+        return error(args.command, problem)
     return code
 
 

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from bedrock_pipeline.aws.import_check import check_s3_prefix
 from bedrock_pipeline.aws.retry import call_with_retry, error_code, is_retryable
 from bedrock_pipeline.run_spec import RunSpecError, inference_model_id, names_for, parse_run_spec
+from bedrock_pipeline.training_contract import GPUS_PER_INSTANCE, world_size
 from lambdas.jobs import clock, requests
 from lambdas.jobs.errors import (
     ImportNotReady,
@@ -64,6 +65,10 @@ def prepare(document: Any, context: Mapping[str, Any], settings: Settings) -> di
     validate["hyperParameters"] = (run.get("container") or {}).get(
         "hyperParameters", run["hyperParameters"]
     )
+    container = run.get("container") or {}
+    if container.get("instanceType") in GPUS_PER_INSTANCE:
+        # The container splits batchSize over every GPU: the validate step checks that it can.
+        validate["gpus"] = world_size(container["instanceType"], container["instanceCount"])
     evaluation: dict[str, Any] = {}
     if spec.evaluation is not None:
         evaluation = {

@@ -45,6 +45,8 @@ class ValidateEvent(BaseModel):
     invocation_logs_config: dict[str, Any] | None = Field(None, alias="invocationLogsConfig")
     # trainer=container: the run document keeps the container's settings under "container".
     container: dict[str, Any] | None = None
+    # trainer=container: GPUs of the training job (instances x GPUs each), for the batch layout.
+    gpus: int | None = Field(None, ge=1)
 
     def given_hyperparameters(self) -> Mapping[str, object] | None:
         if self.hyper_parameters or self.trainer is not Trainer.CONTAINER or not self.container:
@@ -123,6 +125,7 @@ def run_validation(
         hyperparameters=spec.given_hyperparameters(),
         teacher_id=spec.teacher_model_id,
         deadline=deadline,
+        gpus=spec.gpus,
     )
     return _finish(report, s3, artifacts_bucket, key, report_uri, kms_key_id)
 

@@ -125,3 +125,16 @@ def test_progress_prints_a_line_per_change(capsys):
         "r: RUNNING - B",
         "r: SUCCEEDED",
     ]
+
+
+def test_failed_wait_says_why_in_one_line_and_tables_on_request(cli, tmp_path):
+    name = unique("cli-why")
+    cli("start", write(tmp_path, container_doc(name)))
+    code, _, err = cli("wait", name, *FAST_POLL, "--output", "table")
+    reason = [line for line in err.splitlines() if line.startswith("bedrock-pipeline wait: ")]
+    assert code == 1 and len(reason) == 1
+    assert f"run {name} ended FAILED" in reason[0] and "TrainingJobFailed" in reason[0]
+    code, out, _ = cli("status", name, "--output", "table")
+    assert code == 0 and f"runName: {name}" in out and "status: FAILED" in out
+    code, out, _ = cli("list", "--output", "json", "--limit", "1")
+    assert code == 0 and isinstance(json.loads(out), list)

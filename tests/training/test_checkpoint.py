@@ -1,4 +1,5 @@
-"""Checkpoints a spot restart can trust, and the state around them.
+"""Checkpoints a spot restart can trust, and the sharded state around them (RNG, evaluation,
+gradient reduction).
 
 A restart must never resume from a checkpoint that arrived incomplete (a truncated shard: the
 manifest catches it) or that does not load (a corrupt shard of the right size: loading fails and
@@ -105,3 +106,42 @@ def test_evaluation_leaves_every_parameter_sharded(tiny: Any, tokenizer: Any) ->
     assert unsharded == []
     lora = [p for n, p in model.named_parameters() if "lora_" in n]
     assert lora and all(p.dtype == torch.float32 for p in lora)
+
+
+def test_gradients_are_reduced_on_the_last_micro_batch_only(
+    tiny: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torch.distributed.fsdp._fully_shard import _fsdp_param_group
+
+    from tests.training.test_kernels import documents
+    from training_image.trainer.step import train_step
+
+    _, model, optimizer = tiny
+    original = _fsdp_param_group.foreach_reduce
+    calls = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_fsdp_param_group, "foreach_reduce", counted)
+    rows = Rows.build(documents([40, 60, 30, 80, 50, 70], 400), 128, packing=True)
+    batches = [rows.batch([i % len(rows.rows)], 0, True) for i in range(4)]
+    train_step(model, optimizer, trainable(model), batches, torch.device("cpu"), 1.0)
+    assert model.grad_sync == "last"  # LoRA
+    # Once per FSDP group with trainable parameters (the 2 decoder layers; the root's are all
+    # frozen), not once per micro-batch: that would be 8.
+    assert len(calls) == 2
+
+
+def test_full_fine_tuning_keeps_best_weights_off_the_synced_folder(run_job: RunJob) -> None:
+    hp = {"method": "full", "maxSteps": "2", "evalEverySteps": "1", "learningRate": "0.001"}
+    outcome, paths = run_job(hp, validation=4)
+    assert outcome.state.best_step is not None and outcome.exported
+    assert not (paths.checkpoints / "best").exists()  # nothing of it goes to S3
+    shards = torch.load(paths.best_local / "rank-0.pt")
+    assert shards and all(t.dtype == torch.bfloat16 for t in shards.values())
+    lora, lora_paths = run_job({"maxSteps": "2", "evalEverySteps": "1"}, validation=4,
+                               root=paths.model.parent.parent / "lora")  # fmt: skip
+    kept = torch.load(lora_paths.checkpoints / "best" / "rank-0.pt")  # survives a restart
+    assert kept and all(t.dtype == torch.float32 for t in kept.values())

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bedrock_pipeline.registry import CustomizationType, get_model
+from bedrock_pipeline.registry import CustomizationType, distillation_teachers, get_model
 from bedrock_pipeline.sources import LocalFile
 from bedrock_pipeline.validation import validate_dataset
 from bedrock_pipeline.validation_report import Report
@@ -33,11 +33,17 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _validate(folder: Path, name: str) -> Report:
     entry = CASES[name]
     val = entry.get("validation")
+    model = get_model(entry["model"])
+    customization = CustomizationType(entry["customization"])
+    # The cases are about data: a distillation run names a valid teacher, as runs must.
+    teachers = distillation_teachers(model.model_id)
+    distil = customization == CustomizationType.DISTILLATION and teachers
     return validate_dataset(
         LocalFile(str(folder / f"{name}.jsonl")),
-        model=get_model(entry["model"]),
-        customization=CustomizationType(entry["customization"]),
+        model=model,
+        customization=customization,
         validation=LocalFile(str(folder / val)) if val else None,
+        teacher_id=teachers[0] if distil else None,
     )
 
 

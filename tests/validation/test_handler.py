@@ -167,6 +167,17 @@ def test_container_hyperparameters_come_from_the_container_block(s3: Any) -> Non
         run_validation(doc, s3=s3, artifacts_bucket=ARTIFACTS)
 
 
+def test_batch_that_cannot_split_over_the_gpus_is_invalid(s3: Any) -> None:
+    train = put(s3, "train.jsonl", [haiku(i) for i in range(3)])
+    container = {"baseWeightsUri": "s3://w/llama/",
+                 "hyperParameters": {"batchSize": 6, "microBatchSize": 4}}  # fmt: skip
+    doc = event(baseModelId="container/llama3", trainer="container", trainingDataUri=train,
+                container=container, gpus=4)  # fmt: skip
+    expected = r"BATCH_LAYOUT: batchSize=6: must be a multiple of microBatchSize \(4\) x GPUs \(4\)"
+    with pytest.raises(DatasetValidationError, match=expected):
+        run_validation(doc, s3=s3, artifacts_bucket=ARTIFACTS)
+
+
 def test_import_trainer_skips_data(s3: Any) -> None:
     result = run_validation(
         {

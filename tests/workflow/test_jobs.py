@@ -135,6 +135,16 @@ def test_prepare_gives_container_hyperparameters_to_the_validator() -> None:
     assert state["flags"]["validate"] is True
 
 
+def test_prepare_gives_the_gpus_of_the_instances_to_the_validator() -> None:
+    container = {"baseWeightsUri": "s3://data-bkt/w/", "instanceType": "ml.g5.12xlarge",
+                 "instanceCount": 2}  # fmt: skip
+    state = prepared(baseModelId="container/llama3", trainer="container", container=container)
+    assert state["requests"]["validate"]["gpus"] == 8
+    unknown = {**container, "instanceType": "ml.trn1.32xlarge"}
+    state = prepared(baseModelId="container/llama3", trainer="container", container=unknown)
+    assert "gpus" not in state["requests"]["validate"]
+
+
 def test_prepare_refuses_a_bedrock_model_the_stage_does_not_allow() -> None:
     with pytest.raises(RunSpecError) as info:
         prepared(baseModelId="meta.llama3-1-8b-instruct-v1:0:128k")

@@ -11,7 +11,8 @@ complete checkpoints are kept; rank 0 chooses, and when the newest fails to load
 from the one before it: at most 2 x `checkpointEverySteps` steps are lost.
 
 The best weights (lowest validation loss) are kept per rank as plain local shards: they are
-reloaded by the same ranks in the same job, before export, and need no resharding.
+reloaded by the same ranks in the same job, before export, and need no resharding. LoRA keeps
+them beside the checkpoints; full fine-tuning on local disk, in bf16 (train.py says why).
 """
 
 from __future__ import annotations
@@ -211,11 +212,18 @@ def _local(param: torch.Tensor) -> torch.Tensor:
     return param.to_local() if isinstance(param, DTensor) else param
 
 
-def keep_best(root: Path, model: nn.Module) -> None:
-    """Each rank saves its local shards of the trainable weights (no collective needed)."""
+def keep_best(root: Path, model: nn.Module, dtype: torch.dtype | None = None) -> None:
+    """Each rank saves its local shards of the trainable weights (no collective needed).
+
+    `dtype`: store in this dtype (full fine-tuning: the export dtype, half the bytes of fp32
+    and exactly what the export writes); None keeps the parameters' own (LoRA: fp32 adapters,
+    merged in fp32 at export).
+    """
     root.mkdir(parents=True, exist_ok=True)
     shards = {
-        n: _local(p).detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad
+        n: _local(p).detach().to("cpu", dtype or p.dtype, copy=True)
+        for n, p in model.named_parameters()
+        if p.requires_grad
     }
     tmp = root / f"rank-{dist.get_rank()}.pt.tmp"
     torch.save(shards, tmp)

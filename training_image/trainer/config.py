@@ -8,6 +8,7 @@ from bedrock_pipeline.training_contract import (
     ALL_LINEAR,
     HyperparameterError,
     TrainConfig,
+    batch_layout_problem,
     parse_hyperparameters,
 )
 
@@ -22,12 +23,7 @@ __all__ = [
 
 def check_batch_layout(config: TrainConfig, world_size: int) -> int:
     """Gradient accumulation steps for this cluster; the batch must split evenly over it."""
-    per_step = config.microBatchSize * world_size
-    if config.batchSize % per_step:
-        raise HyperparameterError(
-            "batchSize",
-            config.batchSize,
-            f"must be a multiple of microBatchSize ({config.microBatchSize}) x GPUs "
-            f"({world_size}) = {per_step}",
-        )
-    return config.batchSize // per_step
+    problem = batch_layout_problem(config.batchSize, config.microBatchSize, world_size)
+    if problem:
+        raise HyperparameterError("batchSize", config.batchSize, problem)
+    return config.batchSize // (config.microBatchSize * world_size)

@@ -49,6 +49,9 @@ class CausalLMWithLoss(nn.Module):
         self.lm = lm
         self.backend = backend
         self.windows = frozenset(layer_windows(lm.config))
+        # When gradients are reduced over ranks (step.defer_gradient_sync): "last" micro-batch
+        # only, "last-all-reduce" (hybrid: reduce-scatter each, all-reduce on the last), "every".
+        self.grad_sync = "every"
         # transformers would build an [S, S + 1] causal mask on every forward (8 GiB at 64K
         # tokens in fp32, kept alive by activation checkpointing) that the packed kernels never
         # read: the decoder gets back whatever mask it was given (None, or the dense document
@@ -204,6 +207,10 @@ def build(
     for i, layer in enumerate(layers):
         fully_shard(layer, mesh=mesh, mp_policy=mp, reshard_after_forward=i < last)
     fully_shard(model, mesh=mesh, mp_policy=mp)
+    if cfg.method == "lora":
+        model.grad_sync = "last"
+    elif mesh.ndim == 2:
+        model.grad_sync = "last-all-reduce"
     model.to_empty(device=device)
     full: dict[str, Any] = {}
     if rank == 0:

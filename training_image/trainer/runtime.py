@@ -32,11 +32,12 @@ def device() -> torch.device:
 
 
 def mesh(sharding: str) -> DeviceMesh:
-    """1-D mesh for full sharding; 2-D (replicate over nodes, shard within a node) for hybrid."""
+    """1-D mesh for full sharding; 2-D (replicate over nodes, shard within a node) for hybrid,
+    which 'auto' is whenever the job spans more than one node."""
     world = dist.get_world_size()
     local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     kind = device().type
-    if sharding == "hybrid" and world > local:
+    if sharding in ("hybrid", "auto") and world > local:
         return init_device_mesh(
             kind, (world // local, local), mesh_dim_names=("replicate", "shard")
         )

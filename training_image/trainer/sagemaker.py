@@ -4,7 +4,8 @@ SageMaker provides files, not environment: /opt/ml/input/config/{hyperparameters
 .json and one directory per channel under /opt/ml/input/data/. The SM_* variables exist only when
 the sagemaker-training toolkit is installed; they are honoured when set (the local run sets them
 to point at a scratch directory) and otherwise derived from the files, so the image needs no
-toolkit. TRAINER_CHECKPOINT_DIR overrides /opt/ml/checkpoints (CheckpointConfig.LocalPath);
+toolkit. TRAINER_CHECKPOINT_DIR overrides /opt/ml/checkpoints (CheckpointConfig.LocalPath),
+TRAINER_BEST_DIR the local directory of full fine-tuning's best weights (/tmp/trainer-best);
 TRAINER_NPROC_PER_NODE and TRAINER_MASTER_PORT override the worker count and rendezvous port.
 """
 
@@ -43,6 +44,8 @@ class Paths:
     model: Path
     checkpoints: Path
     output: Path  # SageMaker reads `failure` here as the job's FailureReason
+    # Best weights of full fine-tuning: local disk, not synced to S3 (TRAINER_BEST_DIR).
+    best_local: Path = Path("/tmp/trainer-best")
     images: Path | None = None  # the images of image records, laid out as <bucket>/<key>
 
     @classmethod
@@ -63,6 +66,7 @@ class Paths:
             model=Path(env.get("SM_MODEL_DIR", OPT_ML / "model")),
             checkpoints=Path(env.get("TRAINER_CHECKPOINT_DIR", OPT_ML / "checkpoints")),
             output=Path(env.get("SM_OUTPUT_DIR", OPT_ML / "output")),
+            best_local=Path(env.get("TRAINER_BEST_DIR", "/tmp/trainer-best")),
             images=images if images.is_dir() else None,
         )
 

@@ -26,7 +26,7 @@ from training_image.trainer.chat import ensure_chat_template
 from training_image.trainer.checkpoint import TrainerState
 from training_image.trainer.config import TrainConfig, check_batch_layout
 from training_image.trainer.data import ChannelData, load_channel
-from training_image.trainer.export import export
+from training_image.trainer.export import EXPORT_DTYPE, export
 from training_image.trainer.model import CausalLMWithLoss, build, load_hf_config, trainable
 from training_image.trainer.packing import Rows, Schedule
 from training_image.trainer.report import plot_losses, write_history
@@ -98,12 +98,15 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
         if image_model
         else resolve_backend(cfg.attention, device, cfg.mixedPrecision == "bf16")
     )
+    mesh = runtime.mesh(cfg.sharding)
+    layout = " x ".join(
+        f"{n} {s}" for n, s in zip(mesh.mesh_dim_names or (), mesh.shape, strict=True)
+    )
     runtime.log(
         f"plan: {len(rows.rows)} rows of <= {cfg.maxSequenceLength} tokens, {plan.steps_per_epoch} "
-        f"steps/epoch, {total} steps, accumulation {plan.accumulation}, world {world}, "
-        f"attention {backend}, method {cfg.method}"
+        f"steps/epoch, {total} steps, accumulation {plan.accumulation}, world {world} "
+        f"({layout}), attention {backend}, method {cfg.method}"
     )
-    mesh = runtime.mesh(cfg.sharding)
     model: CausalLMWithLoss | vision.MllamaWithLoss = (
         vision.build(cfg, hf_config, paths.base_model, mesh, device)
         if image_model
@@ -112,11 +115,21 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
     params = trainable(model)
     optimizer = new_optimizer(cfg, params, device)
     state = TrainerState()
-    best_dir = paths.checkpoints / "best"
+    # LoRA's best adapters are small: they live with the checkpoints and survive a restart.
+    # A full model's best weights would upload a model's worth of shards to S3 at every
+    # improvement: they stay on local disk, in the export dtype, and a restart forgets them.
+    full = cfg.method == "full"
+    best_dir = paths.best_local if full else paths.checkpoints / "best"
+    best_dtype = EXPORT_DTYPE if full else None
     resumed = checkpoint.resume(paths.checkpoints, model, optimizer)
     if resumed is not None:
         path, state = resumed
         runtime.log(f"resumed from {path} at step {state.step}")
+        if full and state.best_step is not None:
+            runtime.log(f"best weights of step {state.best_step} were local: the next "
+                        "validation sets a new best")  # fmt: skip
+            state.best_val_loss = state.best_step = None
+            checkpoint.clear_best(best_dir)
     else:
         checkpoint.clear_best(best_dir)  # best weights of some earlier job are not this job's
     stopper = EarlyStopping.from_state(
@@ -150,7 +163,7 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
             runtime.log(metric_line(state.step, {"val_loss": val_loss}))
             if state.best_val_loss is None or val_loss < state.best_val_loss:
                 state.best_val_loss, state.best_step = val_loss, state.step
-                checkpoint.keep_best(best_dir, model)
+                checkpoint.keep_best(best_dir, model, best_dtype)
             if cfg.earlyStopping and stopper.update(val_loss):
                 state.stopped_early = True
                 runtime.log(

@@ -101,6 +101,7 @@ class MllamaWithLoss(nn.Module):
         super().__init__()
         self.lm = lm
         self.vision_trainable = any(p.requires_grad for p in lm.vision_model.parameters())
+        self.grad_sync = "every"  # as CausalLMWithLoss (step.defer_gradient_sync)
 
     def forward(self, batch: VisionBatch, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Sum of token losses of the batch (fp32 scalar); `batch` must already be on device."""
@@ -176,6 +177,12 @@ def build(
     fully_shard(vision, mesh=mesh, mp_policy=mp)
     _shard_layers(lm.language_model.model.layers, cfg, mesh, mp, last_resharded=False)
     fully_shard(model, mesh=mesh, mp_policy=mp)
+    if cfg.method == "lora":
+        model.grad_sync = "last"
+    elif mesh.ndim == 2:
+        model.grad_sync = "last-all-reduce"
+    if cfg.compile:
+        runtime.log("compile: not applied to Mllama's layers; they run eagerly")
     model.to_empty(device=device)
     full: dict[str, Any] = {}
     if torch.distributed.get_rank() == 0:

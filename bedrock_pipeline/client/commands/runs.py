@@ -7,8 +7,11 @@ Credentials: the usual AWS chain (``--profile`` picks a profile).
 
 Exit codes: 0 done (``wait``: the run succeeded and, if evaluated, the model was promoted); 1 the
 run failed, was stopped or timed out, or its evaluation did not promote the model, or the API
-could not be reached or refused access; 2 usage: bad arguments or document, unknown run,
-a run name taken by another document, no API URL.
+could not be reached or refused access; 2 usage or environment: bad arguments or document,
+unknown run, a run name taken by another document, no API URL, no AWS credentials.
+Output: ``--output json`` (default, except ``list``) or ``--output table``; errors are one line,
+``bedrock-pipeline COMMAND: error: ...``. A ``wait`` that ends without a promoted model says why
+in one line on stderr.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bedrock_pipeline.aws.errors import environment_problem
 from bedrock_pipeline.client.api import Client, ConfigurationError, WaitSchedule, resolve_from_stack
 from bedrock_pipeline.client.models import (
     ApiError,
@@ -32,6 +36,13 @@ from bedrock_pipeline.client.models import (
     Run,
     RunNotFoundError,
     WaitTimeoutError,
+)
+from bedrock_pipeline.client.output import (
+    HelpFormatter,
+    dump_json,
+    error,
+    key_values,
+    table,
 )
 from bedrock_pipeline.contract import ENV_API_KEY, ENV_API_URL, ENV_STAGE, RunStatus
 
@@ -53,13 +64,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"stage whose stack outputs name the API (default ${ENV_STAGE} or dev)",
     )
     group.add_argument("--profile", help="AWS profile for credentials")
-    group.add_argument("--region", help="AWS region (default: from the URL or the profile)")
+    group.add_argument(
+        "--region", help="AWS Region of the API (default: from --api-url, else the profile's)"
+    )
 
     def add(
         name: str, help_: str, func: Callable[[argparse.Namespace, Client], int]
     ) -> argparse.ArgumentParser:
-        parser = subparsers.add_parser(name, parents=[common], help=help_, description=help_)
-        parser.set_defaults(func=lambda args: _run(args, func))
+        parser = subparsers.add_parser(
+            name, parents=[common], help=help_, description=help_, formatter_class=HelpFormatter
+        )
+        default = "table" if name == "list" else "json"
+        parser.add_argument(
+            "--output",
+            choices=["json", "table"],
+            default=default,
+            help=f"json for scripts, table for people (default {default})",
+        )
+        parser.set_defaults(func=lambda args: _run(args, func), command=name)
         return parser
 
     start = add("start", "start a run from a run document (JSON file, '-' for stdin)", _start)
@@ -72,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing = add("list", "list recent runs, newest first", _list)
     listing.add_argument("--status", choices=[s.value for s in RunStatus])
     listing.add_argument("--limit", type=int, default=20, help="runs to show (default 20)")
-    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     add("stop", "stop a run; the workflow stops the jobs it started", _stop).add_argument(
         "run_name", metavar="RUN"
     )
@@ -96,16 +118,21 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, func: Callable[[argparse.Namespace, Client], int]) -> int:
+    command = args.command
     try:
         return func(args, make_client(args))
     except USAGE_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(command, str(exc))
     except (ConfigurationError, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ApiError, WaitTimeoutError, BotoCoreError, ClientError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        return error(command, str(exc))
+    except (BotoCoreError, ClientError) as exc:
+        problem = environment_problem(exc)
+        if problem is not None:
+            return error(command, problem)
+        error(command, str(exc))
+        return EXIT_FAILED
+    except (ApiError, WaitTimeoutError) as exc:
+        error(command, str(exc))
         return EXIT_FAILED
 
 
@@ -134,14 +161,14 @@ def _start(args: argparse.Namespace, client: Client) -> int:
     result = client.start(document)
     verb = "started" if result.created else "already exists (same document)"
     print(f"run {result.run.run_name} {verb}", file=sys.stderr)
-    _print_json(run_json(result.run))
+    _print_run(args, result.run)
     if args.wait:
         return _wait_for(client, result.run.run_name, args)
     return EXIT_OK
 
 
 def _status(args: argparse.Namespace, client: Client) -> int:
-    _print_json(run_json(client.get(args.run_name)))
+    _print_run(args, client.get(args.run_name))
     return EXIT_OK
 
 
@@ -153,20 +180,26 @@ def _list(args: argparse.Namespace, client: Client) -> int:
         runs.append(run)
         if len(runs) == args.limit:
             break
-    if args.json:
+    if args.json or args.output == "json":
         _print_json([run_json(r) for r in runs])
         return EXIT_OK
-    print(f"{'RUN':40} {'STATUS':10} {'STARTED':25} ELAPSED")
-    for run in runs:
-        started = run.started_at.isoformat(timespec="seconds") if run.started_at else "-"
-        print(f"{run.run_name:40} {run.status:10} {started:25} {_duration(run.elapsed_s())}")
+    rows = [
+        {
+            "run": run.run_name,
+            "status": run.status,
+            "started": run.started_at.isoformat(timespec="seconds") if run.started_at else None,
+            "elapsed": _duration(run.elapsed_s()),
+        }
+        for run in runs
+    ]
+    sys.stdout.write(table(rows, ["run", "status", "started", "elapsed"]))
     return EXIT_OK
 
 
 def _stop(args: argparse.Namespace, client: Client) -> int:
     run = client.stop(args.run_name)
     print(f"run {run.run_name}: stop requested ({run.status})", file=sys.stderr)
-    _print_json(run_json(run))
+    _print_run(args, run)
     return EXIT_OK
 
 
@@ -185,10 +218,41 @@ def _wait_for(client: Client, run_name: str, args: argparse.Namespace) -> int:
         on_progress=progress,
     )
     progress.close()
-    _print_json(run_json(run))
-    if run.succeeded and not run.promoted:
-        print(f"run {run.run_name} finished, model not promoted: {run.reason}", file=sys.stderr)
+    _print_run(args, run)
+    if not run.promoted:
+        print(f"{PROG_PREFIX} wait: {failure_line(run)}", file=sys.stderr)
     return EXIT_OK if run.promoted else EXIT_FAILED
+
+
+PROG_PREFIX = "bedrock-pipeline"
+
+
+def failure_line(run: Run) -> str:
+    """Why a run that ended did not give a promoted model, in one line."""
+    if run.succeeded:
+        return (
+            f"run {run.run_name} succeeded, model not promoted: {run.reason or 'no reason given'}"
+        )
+    where = f" in step {run.current_step}" if run.current_step else ""
+    detail = run.reason or ": ".join(p for p in (run.error, _first_line(run.cause)) if p)
+    return f"run {run.run_name} ended {run.status}{where}: {detail or 'no reason given'}"
+
+
+def _first_line(cause: str | None) -> str | None:
+    """A Step Functions cause is often JSON ({"errorMessage": ...}); keep its message, 200 chars."""
+    if not cause:
+        return None
+    text = cause
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        text = str(
+            parsed.get("errorMessage") or parsed.get("Cause") or parsed.get("message") or cause
+        )
+    text = " ".join(text.split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 class Progress:
@@ -258,4 +322,11 @@ def _duration(seconds: float | None) -> str:
 
 
 def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, sort_keys=False))
+    sys.stdout.write(dump_json(value))
+
+
+def _print_run(args: argparse.Namespace, run: Run) -> None:
+    if args.output == "table":
+        sys.stdout.write(key_values(run_json(run)))
+    else:
+        _print_json(run_json(run))

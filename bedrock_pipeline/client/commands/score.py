@@ -23,6 +23,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bedrock_pipeline.client.output import (
+    RawHelpFormatter,
+    add_output_option,
+    dump_json,
+    error,
+    os_error_message,
+    output_kind,
+)
 from bedrock_pipeline.evalset import load_eval_records
 from bedrock_pipeline.formats import FormatError, iter_jsonl
 from bedrock_pipeline.metrics import Prediction
@@ -135,16 +143,20 @@ def score(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     if len(args.predictions) < 2:
-        print(
-            "score: give at least two --predictions NAME=PATH (baseline and candidate)",
-            file=sys.stderr,
-        )
-        return 2
+        return error("score", "give at least two --predictions NAME=PATH (baseline and candidate)")
     try:
         report = score(args)
-    except (ScoreError, FormatError, OSError) as exc:
-        print(f"score: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:
+        return error("score", os_error_message(exc))
+    except (ScoreError, FormatError) as exc:
+        return error("score", str(exc))
+    decision = report.get("decision")
+    code = 0 if not decision or decision["decision"] == "promoted" else 1
+    if output_kind(args) == "json":
+        files = [str(Path(args.out) / name) for name in ("report.json", "report.md", "report.png")]
+        summary = {"models": report["models"], "decision": decision, "files": files}
+        sys.stdout.write(dump_json(summary))
+        return code
     for name, m in report["models"].items():
         tokens = m["outputTokens"]["mean"]
         print(
@@ -153,11 +165,9 @@ def run(args: argparse.Namespace) -> int:
             f"output tokens {'n/a' if tokens is None else f'{tokens:.1f}'}  errors {m['errors']}"
         )
     print(f"wrote {Path(args.out) / 'report.json'}, report.md, report.png")
-    decision = report.get("decision")
     if decision:
         print(f"{decision['decision']}: {decision['reason']}")
-        return 0 if decision["decision"] == "promoted" else 1
-    return 0
+    return code
 
 
 def register(subparsers: Any) -> None:
@@ -165,8 +175,9 @@ def register(subparsers: Any) -> None:
         "score",
         help="compute the evaluation report (F1, EM, output tokens) from saved predictions",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawHelpFormatter,
     )
+    add_output_option(parser)
     parser.add_argument("--test", required=True, help="test set JSONL (any supported format)")
     parser.add_argument(
         "--predictions",
