@@ -255,3 +255,21 @@ def test_two_gloo_workers_train_like_one_rank_on_images(
     val_two = [h["val_loss"] for h in two if "val_loss" in h]
     assert len(val_two) == 2
     assert val_two == pytest.approx([h["val_loss"] for h in one if "val_loss" in h], rel=1e-5)
+
+
+@pytest.mark.parametrize("freeze", ["true", "false"])
+def test_full_fine_tuning_keeps_the_vision_tower_frozen_unless_asked(
+    vision_base: Path, tmp_path: Path, world_of_one: None, freeze: str
+) -> None:
+    hp = {**HP, "method": "full", "maxSteps": "2", "learningRate": "0.001",
+          "freezeVisionTower": freeze}  # fmt: skip
+    env = layout(tmp_path, vision_base, hp, train=8)
+    # Two steps: Mllama starts its cross-attention gates at 0, so the projector and the vision
+    # tower get gradients only once the first step has opened them.
+    run_here(env | {"TRAINER_BEST_DIR": str(tmp_path / "best")}, hp)
+    base = load_file(str(vision_base / "model.safetensors"))
+    out = load_file(str(tmp_path / "model" / "model.safetensors"))
+    changed = {k for k, v in out.items() if not torch.equal(v, base[k].to(v.dtype))}
+    assert any(k.startswith("language_model.model.layers.") for k in changed)
+    assert any(k.startswith("multi_modal_projector.") for k in changed)
+    assert any(k.startswith("vision_model.") for k in changed) == (freeze == "false")
