@@ -155,7 +155,9 @@ class TrainConfig(BaseModel):
     earlyStoppingPatience: int = Field(2, ge=1, le=10)
     # A spot interruption loses at most this many optimizer steps.
     checkpointEverySteps: int = Field(100, ge=1, le=1_000_000)
-    sharding: Literal["full", "hybrid"] = "full"
+    # auto: hybrid (shard within a node, replicate across nodes) when the job has more than one
+    # instance, so parameters are all-gathered over NVLink, not the network; full on one.
+    sharding: Literal["auto", "full", "hybrid"] = "auto"
     activationCheckpointing: bool = True
     mixedPrecision: Literal["bf16", "fp32"] = "bf16"
     # auto: flash-attn varlen on CUDA when installed, else FlexAttention on CUDA, SDPA on CPU.

@@ -104,6 +104,7 @@ def prepare(
         "SM_MODEL_DIR": str(out / "model"),
         "SM_OUTPUT_DIR": str(opt_ml / "output"),
         "TRAINER_CHECKPOINT_DIR": str(opt_ml / "checkpoints"),
+        "TRAINER_BEST_DIR": str(opt_ml / "best-local"),
     }
 
 

@@ -68,6 +68,7 @@ def run_job(tmp_path: Path, base_models: dict[str, Path], world_of_one: None) ->
             "SM_OUTPUT_DIR": str(root / "output"),
             "SM_INPUT_CONFIG_DIR": str(root / "config"),
             "TRAINER_CHECKPOINT_DIR": str(root / "checkpoints"),
+            "TRAINER_BEST_DIR": str(root / "best-local"),
         }
         paths = Paths.from_env(env)
         cfg = parse_hyperparameters({**FAST, **hyperparameters})

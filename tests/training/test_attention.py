@@ -8,6 +8,7 @@ path); the mask_mod, block mask and layout are the same.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import types
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.nn.attention.flex_attention import flex_attention
+from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
+from tests.training.allocations import LargestAllocation
 from training_image.trainer import attention
 from training_image.trainer.chat import Example
 from training_image.trainer.packing import collate
@@ -73,10 +75,11 @@ def test_flash_flex_and_sdpa_agree(
     monkeypatch.setattr(attention, "_compiled_flex", lambda: flex_attention)
     outputs = {}
     for backend in attention.BACKENDS:
-        kwargs = attention.attention_kwargs(batch, backend, window)
-        if window:
-            kwargs["sliding_window"] = window  # what Mistral's attention passes the kernel
-        out, _ = attention.packed_attention(module, q, k, v, None, scaling=0.3, **kwargs)
+        kwargs = attention.attention_kwargs(batch, backend, frozenset({window}))
+        # the layer's window, as Mistral's and Qwen2's attention modules pass it to the kernel
+        out, _ = attention.packed_attention(
+            module, q, k, v, None, scaling=0.3, sliding_window=window, **kwargs
+        )
         assert out.shape == (3, 20, HEADS, DIM)
         outputs[backend] = out
     assert torch.allclose(outputs["flash"], outputs["sdpa"], atol=1e-5)
@@ -84,8 +87,10 @@ def test_flash_flex_and_sdpa_agree(
     # and the documents are really separate: a token's output ignores earlier documents
     v2 = v.clone()
     v2[0, :, :5] += 10.0  # perturb row 0's first document only
-    kwargs = attention.attention_kwargs(batch, "sdpa", window)
-    moved, _ = attention.packed_attention(module, q, k, v2, None, scaling=0.3, **kwargs)
+    kwargs = attention.attention_kwargs(batch, "sdpa")
+    moved, _ = attention.packed_attention(
+        module, q, k, v2, None, scaling=0.3, sliding_window=window, **kwargs
+    )
     assert torch.allclose(moved[0, 5:], outputs["sdpa"][0, 5:], atol=1e-6)
     assert not torch.allclose(moved[0, :5], outputs["sdpa"][0, :5], atol=1e-3)
 
@@ -98,3 +103,50 @@ def test_backend_choice() -> None:
     with pytest.raises(RuntimeError, match="without a document mask"):
         q = k = v = torch.zeros(1, 1, 2, 2)
         attention.packed_attention(Module(), q, k, v, None)
+
+
+@pytest.mark.parametrize("window", [None, 70, 200])
+def test_block_mask_from_document_boundaries_equals_create_block_mask(window: int | None) -> None:
+    # Documents spanning several blocks (full blocks exist) and a row length that is not a
+    # multiple of the block size (a partial last block).
+    lens = [200, 300, 50, 17]
+    doc = torch.cat([torch.full((n,), i, dtype=torch.int32) for i, n in enumerate(lens)])[None]
+    seq = doc.shape[1]
+
+    def mask_mod(b: Any, h: Any, q: Any, kv: Any) -> Any:
+        keep = (doc[b, q] == doc[b, kv]) & (q >= kv)
+        return keep & (q - kv < window) if window else keep
+
+    want = create_block_mask(mask_mod, 1, None, seq, seq, device="cpu", BLOCK_SIZE=32)
+    got = attention.document_block_mask(doc, window, block=32)
+    assert want.full_kv_num_blocks is not None and got.full_kv_num_blocks is not None
+    assert int(got.full_kv_num_blocks.sum()) > 0
+    assert torch.equal(got.kv_num_blocks, want.kv_num_blocks)
+    assert torch.equal(got.full_kv_num_blocks, want.full_kv_num_blocks)
+    assert torch.equal(got.to_dense(), want.to_dense())
+
+
+def test_block_mask_at_16k_tokens_allocates_nothing_quadratic() -> None:
+    lens = [700, 3000, 1200, 9000, 2484]  # 16,384 tokens
+    doc = torch.cat([torch.full((n,), i, dtype=torch.int32) for i, n in enumerate(lens)])[None]
+    with LargestAllocation() as alloc:
+        attention.document_block_mask(doc, None)
+        attention.document_block_mask(doc, 4096)
+    # An element-wise mask is 16K x 16K = 268M elements (2.5 GiB as create_block_mask builds it
+    # eagerly); the block layout is 128 x 128 block pairs.
+    assert alloc.bytes <= 256 * 1024, (alloc.bytes, alloc.op)
+
+
+def test_flash_kwargs_have_few_shapes() -> None:
+    # The document count varies per batch; the compiled layer must see the same shapes anyway.
+    shapes = set()
+    for count in range(1, 7):
+        row = [Example(tuple(range(10)), tuple(range(10)))] * count
+        kwargs = attention.flash_kwargs(collate([row], 64, 0))
+        cu = kwargs["doc_cu_seqlens"]
+        lens = [10] * count + ([64 - 10 * count] if 10 * count < 64 else [])
+        assert cu[: len(lens) + 1].tolist() == [0, *itertools.accumulate(lens)]
+        assert set(cu[len(lens) :].tolist()) == {64}  # zero-length sequences pad the end
+        assert kwargs["doc_max_len"] == 64
+        shapes.add(tuple(cu.shape))
+    assert shapes == {(8,)}

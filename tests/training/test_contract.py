@@ -145,6 +145,7 @@ def test_launcher_fails_fast_with_a_failure_reason(
         monkeypatch.setenv(key, value)
     assert launcher.main() == 1  # no torchrun started
     assert "hyperparameter 'loraRank'" in (tmp_path / "output" / "failure").read_text()
+    (tmp_path / "output" / "failure").unlink()  # the first writer wins: clear it for the next
     monkeypatch.setenv("SM_CHANNEL_BASE_MODEL", str(tmp_path / "nowhere"))
     assert launcher.main() == 1
     failure = (tmp_path / "output" / "failure").read_text()

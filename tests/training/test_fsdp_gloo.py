@@ -40,6 +40,7 @@ def job_env(root: Path, base: Path, hp: dict[str, str]) -> dict[str, str]:
         "SM_MODEL_DIR": str(root / "model"),
         "SM_OUTPUT_DIR": str(root / "output"),
         "TRAINER_CHECKPOINT_DIR": str(root / "checkpoints"),
+        "TRAINER_BEST_DIR": str(root / "best-local"),
         "TRAINER_MASTER_PORT": str(free_port()),
     }
 
@@ -81,7 +82,7 @@ def test_two_workers_on_one_node_train_like_one_rank(
 ) -> None:
     env = job_env(tmp_path / "opt_ml", base_models["llama"], HP)
     (out,) = launch([env | {"TRAINER_NPROC_PER_NODE": "2"}])
-    assert "world 2" in out
+    assert "world 2 (shard 2)" in out
     model = tmp_path / "opt_ml" / "model"
     assert json.loads((model / "import_check.json").read_text())["ready"]
     assert (tmp_path / "opt_ml" / "checkpoints" / "step-00000002" / "DONE-node0").exists()
@@ -94,10 +95,12 @@ def test_two_workers_on_one_node_train_like_one_rank(
 def test_two_hosts_hybrid_sharding_train_like_one_rank(
     run_job: RunJob, base_models: dict[str, Path], tmp_path: Path
 ) -> None:
-    env = job_env(tmp_path / "opt_ml", base_models["llama"], HP | {"sharding": "hybrid"})
+    # sharding left at its default: 'auto' is hybrid as soon as there is more than one host
+    env = job_env(tmp_path / "opt_ml", base_models["llama"], HP)
     hosts = {"SM_HOSTS": '["localhost", "127.0.0.1"]', "TRAINER_NPROC_PER_NODE": "1"}
     outs = launch([env | hosts | {"SM_CURRENT_HOST": h} for h in ("127.0.0.1", "localhost")])
     assert "--nnodes=2" in outs[0] and "--node-rank=1" in outs[1]
+    assert "world 2 (replicate 2 x shard 1)" in outs[0]
     checkpoint = tmp_path / "opt_ml" / "checkpoints" / "step-00000002"
     assert (checkpoint / "DONE-node0").exists() and (checkpoint / "DONE-node1").exists()
     train, val = histories(tmp_path / "opt_ml" / "model")

@@ -102,7 +102,7 @@ class Rows:
     """The training set as rows: each a tuple of examples that share one sequence."""
 
     rows: tuple[tuple[Example, ...], ...]
-    row_len: int  # packed: maxSequenceLength; padded: rows are cut to each micro-batch's longest
+    row_len: int  # packed: maxSequenceLength; padded: the most a micro-batch's rows are cut to
 
     @classmethod
     def build(cls, examples: Sequence[Example], max_len: int, packing: bool) -> Rows:
@@ -117,7 +117,19 @@ class Rows:
         if packing:
             return collate(chosen, self.row_len, pad_id)
         longest = max(sum(len(e.input_ids) for e in row) for row in chosen)
-        return collate(chosen, min(self.row_len, -(-longest // 8) * 8), pad_id)
+        return collate(chosen, padded_length(longest, self.row_len), pad_id)
+
+
+def padded_length(longest: int, row_len: int, smallest: int = 128) -> int:
+    """Padded row length: the next power of two from `smallest`, at most `row_len`.
+
+    A compiled layer is compiled once per shape, so rows are cut to a few lengths (at most 11
+    up to 131,072) rather than to each micro-batch's longest; the cost is at most 2x padding.
+    """
+    bucket = smallest
+    while bucket < longest:
+        bucket *= 2
+    return min(bucket, row_len)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cache
 
 import torch
 import torch.distributed as dist
@@ -32,15 +33,24 @@ def device() -> torch.device:
 
 
 def mesh(sharding: str) -> DeviceMesh:
-    """1-D mesh for full sharding; 2-D (replicate over nodes, shard within a node) for hybrid."""
+    """1-D mesh for full sharding; 2-D (replicate over nodes, shard within a node) for hybrid,
+    which 'auto' is whenever the job spans more than one node."""
     world = dist.get_world_size()
     local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     kind = device().type
-    if sharding == "hybrid" and world > local:
+    if sharding in ("hybrid", "auto") and world > local:
         return init_device_mesh(
             kind, (world // local, local), mesh_dim_names=("replicate", "shard")
         )
     return init_device_mesh(kind, (world,), mesh_dim_names=("shard",))
+
+
+@cache
+def host_group() -> dist.ProcessGroup | None:
+    """A gloo group for Python objects (tokenized data): NCCL would stage them in GPU memory."""
+    if dist.get_backend() == "gloo":
+        return None  # the default group already is one
+    return dist.new_group(backend="gloo")
 
 
 def all_sum(values: Sequence[float]) -> list[float]:

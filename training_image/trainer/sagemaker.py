@@ -4,7 +4,8 @@ SageMaker provides files, not environment: /opt/ml/input/config/{hyperparameters
 .json and one directory per channel under /opt/ml/input/data/. The SM_* variables exist only when
 the sagemaker-training toolkit is installed; they are honoured when set (the local run sets them
 to point at a scratch directory) and otherwise derived from the files, so the image needs no
-toolkit. TRAINER_CHECKPOINT_DIR overrides /opt/ml/checkpoints (CheckpointConfig.LocalPath);
+toolkit. TRAINER_CHECKPOINT_DIR overrides /opt/ml/checkpoints (CheckpointConfig.LocalPath),
+TRAINER_BEST_DIR the local directory of full fine-tuning's best weights (/tmp/trainer-best);
 TRAINER_NPROC_PER_NODE and TRAINER_MASTER_PORT override the worker count and rendezvous port.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,8 @@ class Paths:
     model: Path
     checkpoints: Path
     output: Path  # SageMaker reads `failure` here as the job's FailureReason
+    # Best weights of full fine-tuning: local disk, not synced to S3 (TRAINER_BEST_DIR).
+    best_local: Path = Path("/tmp/trainer-best")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Paths:
@@ -55,6 +59,7 @@ class Paths:
             model=Path(env.get("SM_MODEL_DIR", OPT_ML / "model")),
             checkpoints=Path(env.get("TRAINER_CHECKPOINT_DIR", OPT_ML / "checkpoints")),
             output=Path(env.get("SM_OUTPUT_DIR", OPT_ML / "output")),
+            best_local=Path(env.get("TRAINER_BEST_DIR", "/tmp/trainer-best")),
         )
 
     def check(self) -> None:
@@ -128,10 +133,43 @@ def torchrun_command(cluster: Cluster, nproc_per_node: int, port: int = MASTER_P
     ]  # fmt: skip
 
 
-def write_failure(output_dir: Path, message: str) -> None:
-    """SageMaker shows the first 1024 characters of this file as the job's FailureReason."""
+OUTPUT_DIRS = ("model", "checkpoints", "output")
+
+
+def check_writable(paths: Paths) -> None:
+    """Fail in seconds, not at the first checkpoint or at export, on an unwritable output.
+
+    SageMaker mounts /opt/ml/model, /opt/ml/checkpoints and /opt/ml/output from the host; the
+    image runs as a non-root user, so a root-owned mount would otherwise surface as a generic
+    error after hours of training. Each is created if missing and a file is written and removed.
+    """
+    for name in OUTPUT_DIRS:
+        path: Path = getattr(paths, name)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
+                pass
+        except OSError as exc:
+            raise ContractError(
+                f"{path} ({name} output) is not writable by uid {os.getuid()} "
+                f"(gid {os.getgid()}): {exc.strerror or exc}; the training image runs as a "
+                "non-root user: the directory must be writable by it"
+            ) from None
+
+
+def write_failure(output_dir: Path, message: str) -> bool:
+    """Write `failure` unless it exists: the first writer (the root cause) wins. True if written.
+
+    SageMaker shows the first 1024 characters of this file as the job's FailureReason. Any rank
+    may write it; on a failure every other rank fails soon after (collectives time out, torchrun
+    stops them), and those later messages must not replace the first.
+    """
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "failure").write_text(message[:1024])
+        with (output_dir / "failure").open("x") as f:
+            f.write(message[:1024])
+    except FileExistsError:
+        return False
     except OSError:
-        pass  # not on SageMaker and no writable /opt/ml: the message is in the log anyway
+        return False  # not on SageMaker and no writable /opt/ml: the message is in the log anyway
+    return True

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.distributed.fsdp import FSDPModule
 
 from training_image.trainer import runtime
 from training_image.trainer.config import TrainConfig
@@ -39,6 +40,22 @@ def new_optimizer(
     )
 
 
+def defer_gradient_sync(model: CausalLMWithLoss, last: bool) -> None:
+    """Reduce gradients over ranks on the step's last micro-batch only, where memory allows.
+
+    Skipping FSDP's reduce-scatter keeps unsharded gradients until the last micro-batch: free
+    for LoRA's adapters, a full model's worth of fp32 gradients per GPU for full fine-tuning.
+    So full fine-tuning still reduce-scatters within a node each micro-batch and, with hybrid
+    sharding, defers only the all-reduce across nodes (the slow network hop).
+    """
+    if not isinstance(model, FSDPModule) or model.grad_sync == "every":
+        return
+    if model.grad_sync == "last":
+        model.set_requires_gradient_sync(last)
+    else:  # "last-all-reduce"
+        model.set_requires_all_reduce(last)
+
+
 def train_step(
     model: CausalLMWithLoss,
     optimizer: torch.optim.Optimizer,
@@ -53,7 +70,8 @@ def train_step(
     scale = world / max(global_labels, 1.0)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     model.train()
-    for batch in batches:
+    for i, batch in enumerate(batches):
+        defer_gradient_sync(model, last=i == len(batches) - 1)
         # Positions found on the host: no device sync for the data-dependent shape.
         positions = labelled_positions(batch.labels).to(device, non_blocking=True)
         loss = model(batch.to(device), positions)

@@ -12,20 +12,23 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.fsdp import FSDPModule
 from transformers import AutoTokenizer
 
+from bedrock_pipeline.formats import FormatError
 from bedrock_pipeline.import_check import check_directory
 from bedrock_pipeline.training_contract import metric_line
 from training_image.trainer import checkpoint, runtime
 from training_image.trainer.attention import resolve_backend
-from training_image.trainer.chat import ensure_chat_template
+from training_image.trainer.chat import TemplateError, ensure_chat_template
 from training_image.trainer.checkpoint import TrainerState
 from training_image.trainer.config import TrainConfig, check_batch_layout
-from training_image.trainer.data import ChannelData, load_channel
-from training_image.trainer.export import export
+from training_image.trainer.data import ChannelData, DataError, load_channel, merge_shares
+from training_image.trainer.export import EXPORT_DTYPE, export
 from training_image.trainer.model import CausalLMWithLoss, build, load_hf_config, trainable
 from training_image.trainer.packing import Rows, Schedule
 from training_image.trainer.report import plot_losses, write_history
@@ -47,20 +50,39 @@ class Outcome:
     exported: bool
 
 
+def _channel(directory: Path, tokenizer: object, cfg: TrainConfig) -> ChannelData:
+    """Each rank tokenizes 1/world of the records; the shares are exchanged (gloo, host memory),
+    so no rank spends the time of the whole dataset. A rank's data error fails every rank."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    try:
+        mine: ChannelData | str = load_channel(
+            directory, tokenizer, cfg.maxSequenceLength, cfg.promptCompletionTemplate,
+            share=(rank, world),
+        )  # fmt: skip
+    except (DataError, FormatError, TemplateError) as exc:
+        if world == 1:
+            raise
+        mine = f"{type(exc).__name__}: {exc}"
+    if world == 1:
+        assert not isinstance(mine, str)
+        return merge_shares(directory, [mine])
+    parts: list[Any] = [None] * world
+    dist.all_gather_object(parts, mine, group=runtime.host_group())
+    errors = [p for p in parts if isinstance(p, str)]
+    if errors:
+        raise DataError(errors[0])
+    return merge_shares(directory, parts)
+
+
 def _data(job: Job, tokenizer: object) -> tuple[ChannelData, ChannelData | None]:
     cfg, paths = job.cfg, job.paths
-    train = load_channel(
-        paths.train, tokenizer, cfg.maxSequenceLength, cfg.promptCompletionTemplate
-    )
-    val = None
-    if paths.validation is not None:
-        val = load_channel(
-            paths.validation, tokenizer, cfg.maxSequenceLength, cfg.promptCompletionTemplate
-        )
+    train = _channel(paths.train, tokenizer, cfg)
+    val = _channel(paths.validation, tokenizer, cfg) if paths.validation is not None else None
     runtime.log(
         f"data: {train.records} train records ({train.fmt}), {train.label_tokens} label tokens, "
         f"{train.truncated} truncated, {train.split} split; "
-        f"validation: {val.records if val else 0} records"
+        f"validation: {val.records if val else 0} records; tokenized on "
+        f"{dist.get_world_size()} ranks"
     )
     return train, val
 
@@ -86,20 +108,34 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
     total = min(total, cfg.maxSteps) if cfg.maxSteps else total
     eval_every = cfg.evalEverySteps or plan.steps_per_epoch
     backend = resolve_backend(cfg.attention, device, cfg.mixedPrecision == "bf16")
+    mesh = runtime.mesh(cfg.sharding)
+    layout = " x ".join(
+        f"{n} {s}" for n, s in zip(mesh.mesh_dim_names or (), mesh.shape, strict=True)
+    )
     runtime.log(
         f"plan: {len(rows.rows)} rows of <= {cfg.maxSequenceLength} tokens, {plan.steps_per_epoch} "
-        f"steps/epoch, {total} steps, accumulation {plan.accumulation}, world {world}, "
-        f"attention {backend}, method {cfg.method}"
+        f"steps/epoch, {total} steps, accumulation {plan.accumulation}, world {world} "
+        f"({layout}), attention {backend}, method {cfg.method}"
     )
-    model = build(cfg, hf_config, paths.base_model, runtime.mesh(cfg.sharding), device, backend)
+    model = build(cfg, hf_config, paths.base_model, mesh, device, backend)
     params = trainable(model)
     optimizer = new_optimizer(cfg, params, device)
     state = TrainerState()
-    best_dir = paths.checkpoints / "best"
-    resume = checkpoint.latest(paths.checkpoints)
-    if resume is not None:
-        state = checkpoint.load(resume, model, optimizer)
-        runtime.log(f"resumed from {resume} at step {state.step}")
+    # LoRA's best adapters are small: they live with the checkpoints and survive a restart.
+    # A full model's best weights would upload a model's worth of shards to S3 at every
+    # improvement: they stay on local disk, in the export dtype, and a restart forgets them.
+    full = cfg.method == "full"
+    best_dir = paths.best_local if full else paths.checkpoints / "best"
+    best_dtype = EXPORT_DTYPE if full else None
+    resumed = checkpoint.resume(paths.checkpoints, model, optimizer)
+    if resumed is not None:
+        path, state = resumed
+        runtime.log(f"resumed from {path} at step {state.step}")
+        if full and state.best_step is not None:
+            runtime.log(f"best weights of step {state.best_step} were local: the next "
+                        "validation sets a new best")  # fmt: skip
+            state.best_val_loss = state.best_step = None
+            checkpoint.clear_best(best_dir)
     else:
         checkpoint.clear_best(best_dir)  # best weights of some earlier job are not this job's
     stopper = EarlyStopping.from_state(
@@ -133,7 +169,7 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
             runtime.log(metric_line(state.step, {"val_loss": val_loss}))
             if state.best_val_loss is None or val_loss < state.best_val_loss:
                 state.best_val_loss, state.best_step = val_loss, state.step
-                checkpoint.keep_best(best_dir, model)
+                checkpoint.keep_best(best_dir, model, best_dtype)
             if cfg.earlyStopping and stopper.update(val_loss):
                 state.stopped_early = True
                 runtime.log(
@@ -173,6 +209,12 @@ def evaluate(
             if real:
                 loss_sum += value
                 labels += batch.label_tokens
+    # The root and the last layer keep their gathered parameters after forward (backward would
+    # need them at once); with no backward to free them they would stay gathered, in the compute
+    # dtype, and the best-weights keep would read those copies instead of the fp32 shards.
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            module.reshard()
     model.train()
     total_loss, total_labels = runtime.all_sum([loss_sum, labels])
     return total_loss / max(total_labels, 1.0)

@@ -6,12 +6,20 @@ import os
 import sys
 
 import torch.distributed as dist
+from torch.distributed.elastic.multiprocessing.errors import record
 
 from training_image.trainer.config import parse_hyperparameters
-from training_image.trainer.sagemaker import Paths, read_hyperparameters, write_failure
+from training_image.trainer.failures import is_peer_failure
+from training_image.trainer.sagemaker import (
+    Cluster,
+    Paths,
+    read_hyperparameters,
+    write_failure,
+)
 from training_image.trainer.train import Job, run
 
 
+@record  # torchelastic's error file: torchrun reports this rank's exception as the root cause
 def main() -> int:
     paths = Paths.from_env()
     try:
@@ -19,9 +27,12 @@ def main() -> int:
         cfg = parse_hyperparameters(read_hyperparameters(paths.hyperparameters))
         run(Job(cfg, paths))
     except Exception as exc:
-        # Every rank logs its own error; rank 0's becomes the job's FailureReason.
-        if os.environ.get("RANK", "0") == "0":
-            write_failure(paths.output, f"{type(exc).__name__}: {exc}")
+        # Any rank on any node: the first to fail is the root cause, and the first writer wins.
+        # A collective broken by a dead peer is not: the launcher reports that peer instead.
+        if not is_peer_failure(exc):
+            rank = os.environ.get("RANK", "0")
+            host = Cluster.from_env().current_host
+            write_failure(paths.output, f"rank {rank} on {host}: {type(exc).__name__}: {exc}")
         raise
     finally:
         if dist.is_initialized():
