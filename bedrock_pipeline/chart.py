@@ -1,142 +1,142 @@
 """report.png: grouped bars of F1 / exact match / numeric match, and mean output tokens.
 
-Drawn on ``bedrock_pipeline.png.Canvas`` because the Lambda runtime has no plotting library.
+Drawn with matplotlib's Agg backend through its object API (``Figure`` + ``FigureCanvasAgg``):
+no display, no pyplot global state, so one warm Lambda can render many reports. Candidate first,
+baseline second: the two bars a reader compares get the strongest colours. With more than two
+models the legend wraps below the panels and the bar labels turn upright, so nothing overlaps.
 """
 
 from __future__ import annotations
 
-import math
+import io
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from bedrock_pipeline.png import Canvas, Color
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-WIDTH = 1000
-LEGEND_TOP = 410
-TEXT: Color = (33, 33, 33)
-GRID: Color = (225, 225, 225)
-AXIS: Color = (120, 120, 120)
-# Candidate first, baseline second: the two bars a reader compares get the strongest colours.
-PALETTE: tuple[Color, ...] = (
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (148, 103, 189),
-    (214, 39, 40),
-    (140, 86, 75),
-)
+WIDTH_IN, DPI = 10.0, 100  # 1000 px wide
+MAX_LABEL = 28  # characters of a model name shown in the legend
+LEGEND_COLUMNS = 4
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#d62728", "#8c564b", "#e377c2", "#7f7f7f")
 
 
-def nice_step(maximum: float, ticks: int = 5) -> float:
-    """A 1/2/5 x 10^k step that splits [0, maximum] into about ``ticks`` intervals."""
-    if maximum <= 0:
-        return 1.0
-    raw = maximum / ticks
-    power = 10 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+def _configure_matplotlib() -> None:
+    # Lambda's home directory is read-only: matplotlib would warn on every cold start and make
+    # a temporary cache directory itself; one under /tmp is the same without the warning.
+    # Imported lazily, so the CLI's other commands do not pay matplotlib's import time.
+    if "MPLCONFIGDIR" not in os.environ and not os.access(Path.home(), os.W_OK):
+        os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="matplotlib-")
 
 
-def _fmt_tick(value: float) -> str:
-    return f"{value:g}" if value < 10_000 else f"{value / 1000:g}k"
+def title_for(report: Mapping[str, Any]) -> str:
+    names = list(report["models"])
+    records = f"{report['records']} test records"
+    if len(names) == 2:
+        return f"{report['candidate']} vs {report['baseline']}: {records}"
+    return (
+        f"{len(names)} models on {records} "
+        f"(candidate {report['candidate']}, baseline {report['baseline']})"
+    )
+
+
+def _label(name: str) -> str:
+    return name if len(name) <= MAX_LABEL else name[: MAX_LABEL - 1] + "~"
 
 
 def _panel(
-    canvas: Canvas,
+    ax: Axes,
     *,
-    box: tuple[int, int, int, int],
     title: str,
     groups: Sequence[str],
     values: Sequence[Sequence[float | None]],  # values[group][model]
     y_max: float,
-    value_fmt: str,
+    upright_labels: bool,
 ) -> None:
-    x, y, w, h = box
-    canvas.text(x, y - 44, title, TEXT, 2)
-    step = nice_step(y_max)
-    top = step * math.ceil(y_max / step)
-    tick = 0.0
-    while tick <= top + 1e-9:
-        ty = y + h - round(h * tick / top)
-        canvas.fill_rect(x, ty, w, 1, GRID)
-        label = _fmt_tick(tick)
-        canvas.text(x - 8 - canvas.text_width(label, 2), ty - 7, label, AXIS, 2)
-        tick += step
-    canvas.fill_rect(x, y, 1, h, AXIS)
-    canvas.fill_rect(x, y + h, w, 1, AXIS)
-    group_w = w // max(1, len(groups))
     models = len(values[0]) if values else 0
-    bar_w = max(4, min(64, (group_w - 24) // max(1, models)))
-    for g, (name, row) in enumerate(zip(groups, values, strict=True)):
-        gx = x + g * group_w + (group_w - bar_w * models) // 2
-        for m, value in enumerate(row):
-            bx = gx + m * bar_w
-            label = "n/a" if value is None else value_fmt.format(value)
-            scale = 2 if canvas.text_width(label, 2) <= bar_w - 4 else 1
-            if value is not None and canvas.text_width(label, scale) > bar_w - 2:
-                label = f"{value:.0f}"  # narrow bars: drop the decimals rather than overlap
-            if value is None:
-                canvas.text_centered(bx + bar_w // 2, y + h - 10 * scale, label, AXIS, scale)
-                continue
-            bh = round(h * min(value, top) / top)
-            canvas.fill_rect(bx + 1, y + h - bh, bar_w - 2, bh, PALETTE[m % len(PALETTE)])
-            ly = y + h - bh - canvas.text_height(scale) - 4
-            canvas.text_centered(bx + bar_w // 2, ly, label, TEXT, scale)
-        canvas.text_centered(x + g * group_w + group_w // 2, y + h + 10, name, TEXT, 2)
+    width = 0.8 / max(1, models)
+    ax.set_title(title, loc="left", fontsize=12)
+    ax.set_ylim(0, y_max)
+    ax.set_xticks(range(len(groups)), groups, fontsize=10)
+    ax.grid(axis="y", color="#e1e1e1")
+    ax.set_axisbelow(True)
+    ax.spines[["top", "right"]].set_visible(False)
+    for m in range(models):
+        xs = [g - 0.4 + width * (m + 0.5) for g in range(len(groups))]
+        heights = [row[m] or 0.0 for row in values]
+        bars = ax.bar(xs, heights, width * 0.92, color=PALETTE[m % len(PALETTE)])
+        labels = ["n/a" if row[m] is None else f"{row[m]:.1f}" for row in values]
+        ax.bar_label(
+            bars,
+            labels,
+            padding=2,
+            fontsize=8 if upright_labels else 9,
+            rotation=90 if upright_labels else 0,
+        )
+
+
+def chart_figure(report: Mapping[str, Any]) -> Figure:
+    """The chart of a report built by ``build_report`` as a matplotlib ``Figure`` (1000 px
+    wide at ``DPI``; taller when the legend needs more rows)."""
+    _configure_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    models: Mapping[str, Any] = report["models"]
+    names = list(models)
+    legend_rows = -(-len(names) // LEGEND_COLUMNS)
+    fig = Figure(figsize=(WIDTH_IN, 4.6 + 0.3 * legend_rows), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    fig.suptitle(title_for(report), x=0.01, ha="left", fontsize=13)
+    quality_ax, tokens_ax = fig.subplots(1, 2, width_ratios=(3, 1))
+    metrics = [("F1", "f1"), ("Exact match", "exactMatch")]
+    if report["numericRecords"]:
+        metrics.append(("Numeric match", "numericMatch"))
+    upright = len(names) > 2
+    _panel(
+        quality_ax,
+        title="Quality (%)",
+        groups=[label for label, _ in metrics],
+        values=[
+            [None if models[n][key] is None else 100 * models[n][key] for n in names]
+            for _, key in metrics
+        ],
+        y_max=118 if upright else 110,  # headroom for the labels above a 100% bar
+        upright_labels=upright,
+    )
+    tokens = [models[n]["outputTokens"]["mean"] for n in names]
+    top = max([t for t in tokens if t is not None] or [1.0])
+    _panel(
+        tokens_ax,
+        title="Mean output tokens",
+        groups=["per answer"],
+        values=[tokens],
+        y_max=top * (1.3 if upright else 1.15),
+        upright_labels=upright,
+    )
+    handles = quality_ax.containers[: len(names)]
+    fig.legend(
+        handles,
+        [_label(n) for n in names],
+        loc="outside lower left",
+        ncols=min(len(names), LEGEND_COLUMNS),
+        frameon=False,
+        fontsize=10,
+    )
+    return fig
+
+
+def figure_png(fig: Figure) -> bytes:
+    """PNG bytes of ``fig``, without the software/version metadata (stable bytes per version)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
 
 
 def render_chart(report: Mapping[str, Any]) -> bytes:
     """The PNG bytes of the chart for a report built by ``build_report``."""
-    models: Mapping[str, Any] = report["models"]
-    names = list(models)
-    labels = [n if len(n) <= 28 else n[:27] + "~" for n in names]
-    # Legend rows are laid out first so the canvas grows to hold every model name.
-    rows: list[list[int]] = [[]]
-    used = 0
-    for m, label in enumerate(labels):
-        need = 24 + Canvas.text_width(label, 2) + 32
-        if rows[-1] and used + need > WIDTH - 100:
-            rows.append([])
-            used = 0
-        rows[-1].append(m)
-        used += need
-    canvas = Canvas(WIDTH, LEGEND_TOP + 26 * len(rows) + 10)
-    canvas.text(
-        20,
-        14,
-        f"{report['candidate']} vs {report['baseline']}: {report['records']} test records",
-        TEXT,
-        2,
-    )
-    metrics = [("F1", "f1"), ("Exact match", "exactMatch")]
-    if report["numericRecords"]:
-        metrics.append(("Numeric match", "numericMatch"))
-    quality = [
-        [None if models[n][key] is None else 100 * models[n][key] for n in names]
-        for _, key in metrics
-    ]
-    _panel(
-        canvas,
-        box=(70, 100, 520, 250),
-        title="Quality (%)",
-        groups=[label for label, _ in metrics],
-        values=quality,
-        y_max=100,
-        value_fmt="{:.1f}",
-    )
-    tokens = [models[n]["outputTokens"]["mean"] for n in names]
-    _panel(
-        canvas,
-        box=(720, 100, 250, 250),
-        title="Mean output tokens",
-        groups=["per answer"],
-        values=[tokens],
-        y_max=max([t for t in tokens if t is not None] or [1.0]) * 1.1,
-        value_fmt="{:.1f}",
-    )
-    for r, row in enumerate(rows):
-        lx, ly = 70, LEGEND_TOP + 26 * r
-        for m in row:
-            canvas.fill_rect(lx, ly, 16, 16, PALETTE[m % len(PALETTE)])
-            canvas.text(lx + 24, ly, labels[m], TEXT, 2)
-            lx += 24 + canvas.text_width(labels[m], 2) + 32
-    return canvas.to_png()
+    return figure_png(chart_figure(report))

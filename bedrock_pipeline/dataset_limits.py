@@ -2,7 +2,7 @@
 
 Pure data read by `bedrock_pipeline.registry` (which re-exports nothing from here: callers use
 the registry's model rows). Source tags as in the registry's docstring: [prep] [req] [distil]
-[nova] [nova2] [facts] for the guide pages, [aws-v] for AWS's published dataset validators
+[nova] [nova2] [quotas] for the guide pages, [aws-v] for AWS's published dataset validators
 (facts taken, not code). docs/validation.md tabulates every number with its source.
 """
 
@@ -36,12 +36,12 @@ SINGLE_TURN_DISTILLATION = DatasetLimits(
     require_answer=False,
     converse=DISTIL_DIALECT,
 )
-# [facts] Haiku: 32-10,000 train, <= 1,000 validation, <= 10,000 total, 32,000 tokens/record,
+# [quotas] Haiku: 32-10,000 train, <= 1,000 validation, <= 10,000 total, 32,000 tokens/record,
 # train <= 10 GB, validation <= 1 GB. [aws-v] Haiku validator: the validation file needs 32
 # records too (MIN_LINES), and "\nHuman:" / "\nAssistant:" may appear in no message.
 HAIKU_FT = DatasetLimits(
     formats=(MESSAGES,),
-    source="model-training-validation-requirements.html (Claude 3 Haiku) via [facts]; [aws-v]",
+    source="model-training-validation-requirements.html (Claude 3 Haiku); gr/bedrock.html; [aws-v]",
     min_train_records=32,
     max_train_records=10_000,
     min_validation_records=32,
@@ -58,7 +58,7 @@ HAIKU_FT = DatasetLimits(
 def llama_limits(
     formats: tuple[DatasetFormat, ...], tokens: int, images: bool = False
 ) -> DatasetLimits:
-    # [facts] Llama 3.1/3.2/3.3: 100-10,000 records train+validation; 16,000 tokens per record
+    # [quotas] Llama 3.1/3.2/3.3: 100-10,000 records train+validation; 16,000 tokens per record
     # (Llama 3.2 90B: 10,000). Llama 3.1 reads prompt/completion, 3.2/3.3 Converse [prep].
     # [aws-v] Llama validator: <= 1,000 validation records, one system block.
     dialect = ConverseDialect(
@@ -68,7 +68,7 @@ def llama_limits(
     )
     return DatasetLimits(
         formats=formats,
-        source="preparing-text-data.html, preparing-image-text-data.html; quotas via [facts]",
+        source="preparing-text-data.html, preparing-image-text-data.html; quotas: gr/bedrock.html",
         min_train_records=100,
         max_validation_records=1_000,
         max_total_records=10_000,
@@ -90,7 +90,7 @@ def titan_limits(cpt: bool, tokens: int = 4_096) -> DatasetLimits:
 
 
 # [nova] Converse; the words below make the job fail wherever they appear in a prompt.
-# Token limits for Nova are not confirmed by the search tool: left unchecked.
+# Token limits for Nova are not stated on the pages above: left unchecked.
 NOVA_RESERVED = ("User:", "Bot:", "Assistant:", "System:", "<image>", "<video>", "[EOS]")
 _NOVA_SOURCE = "fine-tune-prepare-data-understanding.html; [aws-v] nova_ft_dataset_validator.py"
 # [nova] "schemaVersion can be any string value"; one kind of media per dataset; "one sample

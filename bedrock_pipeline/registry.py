@@ -25,8 +25,8 @@ Sources (Amazon Bedrock user guide unless noted; each row names its page):
   [regions] custom-model-supported.html (fine-tuning and continued pre-training, "Single-region
            model support"), prequisites-model-distillation.html (distillation students),
            deploy-custom-model-on-demand.html (on-demand deployment of custom models)
-  [facts]  ../shared/reference/bedrock-facts.md (collected from the guide and quotas pages;
-           marked where the search tool could not confirm the number)
+  [quotas] "Amazon Bedrock endpoints and quotas", AWS General Reference (gr/bedrock.html),
+           model customization rows; marked "unverified" where the page does not state the number
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ NOVA_HP = (
 # are checked against the same model by hyperparameters.resolve_hyperparameters.
 CONTAINER_HP = training_contract.registry_specs()
 
-# [facts] "Recommended Haiku batch size by dataset size" (AWS ML blog, Haiku fine-tuning
+# "Recommended Haiku batch size by dataset size" (AWS ML blog, Haiku fine-tuning
 # best practices): > 1,000 records 32-64; 500-1,000 16-32; < 500 4-16.
 HAIKU_BATCH_GUIDE = BatchSizeGuide(((1001, 32, 64), (500, 16, 32), (0, 4, 16)), "AWS ML blog")
 
@@ -271,7 +271,7 @@ _SPECS: tuple[ModelSpec, ...] = (
              {FT: _nova(images=True), DISTIL: NOVA_DISTIL}, *_NOVA_HP),
     _bedrock("amazon.nova-pro-v1:0:300k", "Amazon Nova Pro",
              {FT: _nova(images=True)}, *_NOVA_HP),
-    # Nova 2 hyperparameter ranges are not confirmed by the search tool: Nova's table applies.
+    # Nova 2 hyperparameter ranges are not stated on the pages above: Nova's table applies.
     _bedrock("amazon.nova-2-lite-v1:0:256k", "Amazon Nova 2 Lite", {FT: NOVA2_FT}, *_NOVA_HP),
     # Architectures our GPU container trains and Custom Model Import serves.
     _container("container/llama3", "Llama 3.x (container)", "LlamaForCausalLM", LLAMA_ESTIMATOR),
@@ -288,7 +288,7 @@ _BY_ALIAS: Mapping[str, ModelSpec] = {
     alias: spec for spec in _SPECS for alias in (spec.model_id, *spec.aliases)
 }
 
-# [distil] / [facts] teacher -> students. Teachers are invoked, never customized, so they
+# [distil] / [quotas] teacher -> students. Teachers are invoked, never customized, so they
 # are not rows of MODELS.
 DISTILLATION_PAIRS: Mapping[str, tuple[str, ...]] = {
     "anthropic.claude-3-5-sonnet-20240620-v1:0": ("anthropic.claude-3-haiku-20240307-v1:0:200k",),

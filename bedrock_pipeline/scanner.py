@@ -2,8 +2,8 @@
 
 Kept apart from the orchestration (bedrock_pipeline.validation) because it is the hot path: locals
 instead of attribute lookups, one `json.loads`, hand-written dict checks, a character count and
-one BLAKE2b digest per line. A rule that fails raises `_Reject` (free on the happy path in
-Python 3.11) so the loop body stays short.
+one keyed SipHash digest per line (``bedrock_pipeline.digests``). A rule that fails raises
+`_Reject` (free on the happy path in Python 3.11) so the loop body stays short.
 """
 
 from __future__ import annotations

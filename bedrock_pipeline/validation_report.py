@@ -1,7 +1,7 @@
 """What the dataset validator reports: error codes, issues, token statistics, the report JSON.
 
-Every code the validator can emit is a row of `CODES` (severity and meaning); the README's list
-is generated from it, so the documentation cannot drift from the code.
+Every code the validator can emit is a row of `CODES` (severity and meaning); the table in
+docs/validation.md lists the same codes, and a test keeps the two in step.
 """
 
 from __future__ import annotations

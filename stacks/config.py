@@ -131,9 +131,13 @@ class StageConfig(_Frozen):
     log_retention_days: int = 365
     removal_policy: Literal["retain", "destroy"] = "retain"
     termination_protection: bool = True
+    # Who receives run results and alarms: an email subscription to the run topic (SNS sends a
+    # confirmation first). Without it the topic has no subscriber: alarms fire and are kept in
+    # CloudWatch, but nobody is told; subscribe another endpoint to the topic by hand instead.
     notification_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     # Principals exempt from the "data only through the VPC endpoint" bucket policy, so that
-    # deployment and operators are never locked out. CDK's bootstrap roles are always exempt.
+    # deployment and operators are never locked out. CDK's deploy and CloudFormation execution
+    # roles (exact names, qualifier from the CDK context) are always exempt.
     admin_principal_arns: tuple[str, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
     poll: PollSchedule = PollSchedule()

@@ -12,6 +12,7 @@ from constructs import Construct
 from stacks.config import LOG_RETENTION_NAMES, StageConfig
 from stacks.constructs.encryption import ProjectKeys
 from stacks.constructs.network import PrivateNetwork
+from stacks.constructs.secure_defaults import bootstrap_deployment_roles
 from stacks.constructs.storage import ProjectBuckets
 from stacks.nag import acknowledge_data_stack
 
@@ -58,10 +59,7 @@ class DataStack(Stack):
         self.network.restrict_s3_endpoint(
             bucket_arns=[b.bucket_arn for b in self.buckets.all_buckets]
         )
-        exempt = [
-            f"arn:{self.partition}:iam::{self.account}:role/cdk-*",
-            *config.admin_principal_arns,
-        ]
+        exempt = [*bootstrap_deployment_roles(self), *config.admin_principal_arns]
         self.buckets.require_vpc_endpoint(
             vpc_endpoint_id=self.network.s3_endpoint.vpc_endpoint_id, exempt_principals=exempt
         )

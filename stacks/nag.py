@@ -94,9 +94,20 @@ def acknowledge_function(fn: PipelineFunction) -> None:
     acknowledge(
         policy,
         "AwsSolutions-IAM5[Resource::*]",
-        "Only ec2:*NetworkInterface*/DescribeSubnets (Lambda's VPC ENI management) and "
+        "Only ec2:DescribeNetworkInterfaces/DescribeSubnets (Lambda's VPC ENI placement) and "
         "xray:PutTraceSegments/PutTelemetryRecords (active tracing) use Resource '*': neither "
         "service supports resource-level permissions for these actions. Scoped to the region.",
+    )
+    acknowledge_wildcard_resources(
+        fn.role,
+        [
+            (
+                r":network-interface/\*$",
+                "Lambda creates the function's network interfaces with service-generated ids; "
+                "creation is limited to the project's subnets and security group, deletion and "
+                "address changes to interfaces in those subnets (ec2:Subnet).",
+            )
+        ],
     )
     acknowledge(
         policy,
@@ -275,8 +286,16 @@ def _bedrock_reason(what: str) -> str:
 
 
 def acknowledge_workflow_stack(stack: WorkflowStack) -> None:
-    """Findings of the workflow stack (issue 4) that are by design, each with its reason."""
+    """Findings of the workflow stack that are by design, each with its reason."""
     acknowledge_inline_policies([*stack.roles.all_roles, stack.workflow.state_machine.role])
+    acknowledge(
+        stack.jobs.role.node.find_child("DefaultPolicy"),
+        "AwsSolutions-IAM5[Resource::*]",
+        "Resource '*' only where the Service Authorization Reference gives the action no resource "
+        "type: bedrock:CreateModelImportJob (bound to the stage's region and to requests tagged "
+        "with the stage), Lambda's ec2 Describe* and X-Ray's PutTraceSegments/"
+        "PutTelemetryRecords.",
+    )
     acknowledge_wildcard_resources(
         stack.jobs.role,
         [

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, Environment, Tags
+from aws_cdk import App, Environment, Stack, Tags
 
 from stacks.checkov_skips import register_checkov_skips
 from stacks.config import CONFIG_DIR, StageConfig, load_stage
 from stacks.data_stack import DataStack
 from stacks.nag import acknowledge_cdk_providers, register_nag_packs
+from stacks.workflow_stack import WorkflowStack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +34,8 @@ class PipelineApp:
     app: App
     config: StageConfig
     data: DataStack
-    stacks: tuple[Any, ...]
+    workflow: WorkflowStack
+    stacks: tuple[Stack, ...]
 
 
 def build_app(
@@ -46,20 +48,13 @@ def build_app(
     env = Environment(account=config.account, region=config.region)
 
     data = DataStack(app, f"{config.prefix}-data", config=config, env=env)
-    stacks: list[Any] = [data]
-    try:
-        from stacks.workflow_stack import WorkflowStack
-    except ModuleNotFoundError as exc:  # the stateless stack lands after the foundation
-        if exc.name != "stacks.workflow_stack":
-            raise
-    else:
-        stacks.append(
-            WorkflowStack(app, f"{config.prefix}-workflow", config=config, data=data, env=env)
-        )
+    workflow = WorkflowStack(app, f"{config.prefix}-workflow", config=config, data=data, env=env)
 
     for key, value in {**config.tags, "stage": config.name}.items():
         Tags.of(app).add(key, value)
     register_nag_packs(app)
     acknowledge_cdk_providers(app)
     register_checkov_skips(app)
-    return PipelineApp(app=app, config=config, data=data, stacks=tuple(stacks))
+    return PipelineApp(
+        app=app, config=config, data=data, workflow=workflow, stacks=(data, workflow)
+    )

@@ -73,7 +73,7 @@ class WorkflowStack(Stack):
             data_key=keys.data_key,
             model_key=keys.model_key,
         )
-        self.image = training_image(self, "TrainingImage", prefix=config.prefix)
+        self.image = training_image(self, "TrainingImage")
         self.image.grant_pull(self.roles.training)
 
         self.notifications = RunNotifications(

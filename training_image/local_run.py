@@ -22,6 +22,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bedrock_pipeline.client.commands.validate_data import render_text
 from bedrock_pipeline.import_check import check_directory
@@ -87,9 +88,10 @@ def prepare(
     tokenizer = train_tokenizer(jsonl_texts([train]))
     config = write_base_model(data / "base_model", "llama", tokenizer, seed=0)
     params = sum(p.numel() for p in _model_params(data / "base_model"))
+    vocab = len(tokenizer.get_vocab())  # with the special tokens, as len(tokenizer)
     print(
         f"base model: tiny Llama (hidden {config.hidden_size}, {config.num_hidden_layers} layers, "
-        f"{params:,} parameters), BPE tokenizer of {len(tokenizer)} tokens trained on the samples"
+        f"{params:,} parameters), BPE tokenizer of {vocab} tokens trained on the samples"
     )
     (opt_ml / "input" / "config").mkdir(parents=True)
     hyperparameters = {**HYPERPARAMETERS, "epochCount": str(epochs)}
@@ -106,7 +108,7 @@ def prepare(
     }
 
 
-def _model_params(path: Path) -> list:  # type: ignore[type-arg]
+def _model_params(path: Path) -> list[Any]:
     from safetensors.torch import load_file
 
     return list(load_file(str(path / "model.safetensors")).values())

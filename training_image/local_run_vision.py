@@ -58,7 +58,7 @@ def prepare(out: Path, epochs: int, train_records: int = 64) -> dict[str, str]:
     print(
         f"base model: tiny Mllama (vision hidden {config.vision_config.hidden_size}, text hidden "
         f"{config.text_config.hidden_size}, cross-attention layers "
-        f"{config.text_config.cross_attention_layers}), {len(tokenizer)} tokens"
+        f"{config.text_config.cross_attention_layers}), {config.image_token_index + 1} tokens"
     )
     config_dir = out / "opt_ml" / "input" / "config"
     config_dir.mkdir(parents=True)

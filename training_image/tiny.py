@@ -20,9 +20,11 @@ from transformers import (
     LlamaConfig,
     MistralConfig,
     PretrainedConfig,
-    PreTrainedTokenizerFast,
     Qwen2Config,
 )
+
+# From its module: the package root also names a placeholder class for installs without tokenizers.
+from transformers.tokenization_utils_fast import PreTrainedTokenizerFast
 
 from bedrock_pipeline.formats import iter_jsonl, to_conversation
 from training_image.trainer.chat import LLAMA3_TEMPLATE
@@ -81,8 +83,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 512) -> PreTrainedTo
         pad_token=PAD,
         model_max_length=2048,
         model_input_names=["input_ids", "attention_mask"],  # as Llama 3's tokenizer_config
+        chat_template=LLAMA3_TEMPLATE,
     )
-    fast.chat_template = LLAMA3_TEMPLATE
     return fast
 
 

@@ -25,7 +25,6 @@ from transformers import (
     MllamaForConditionalGeneration,
     MllamaImageProcessor,
     MllamaProcessor,
-    PreTrainedTokenizerFast,
 )
 
 from training_image.tiny import train_tokenizer
@@ -55,7 +54,7 @@ SHAPES = ("square", "circle")
 QUESTIONS = ("What colour is the {shape}?", "Which colour does the {shape} have?")
 
 
-def vision_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
+def vision_tokenizer(texts: Iterable[str]) -> Any:
     """The text models' BPE with `<|image|>` added last: its id is the text vocabulary size."""
     tokenizer = train_tokenizer(texts)
     tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
@@ -106,7 +105,7 @@ def write_vision_base_model(out: Path, tokenizer: Any, seed: int = 0) -> MllamaC
     """Random-weight MllamaForConditionalGeneration + processor files, as the base_model channel."""
     config = tiny_vision_config(tokenizer)
     torch.manual_seed(seed)
-    model = MllamaForConditionalGeneration(config)
+    model: Any = MllamaForConditionalGeneration(config)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tiny_processor(tokenizer).save_pretrained(out)

@@ -14,22 +14,17 @@ puts it on PATH (``make help`` prints the full path).
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.metadata
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from bedrock_pipeline.aws.errors import environment_problem
+from bedrock_pipeline.client.commands import check_import, check_run, runs, score, validate_data
 from bedrock_pipeline.client.output import HelpFormatter, error, os_error_message
 
-# One line per subcommand module; order is the order in --help.
-COMMAND_MODULES: tuple[str, ...] = (
-    "bedrock_pipeline.client.commands.validate_data",
-    "bedrock_pipeline.client.commands.check_run",
-    "bedrock_pipeline.client.commands.check_import",
-    "bedrock_pipeline.client.commands.score",
-    "bedrock_pipeline.client.commands.runs",
-)
+# One entry per subcommand module; order is the order in --help.
+COMMAND_MODULES: tuple[ModuleType, ...] = (validate_data, check_run, check_import, score, runs)
 DISTRIBUTION = "bedrock-customization-pipeline"
 
 
@@ -49,13 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real import error inside the module must surface
-                raise
-            continue
+    for module in COMMAND_MODULES:
         module.register(subparsers)
     return parser
 

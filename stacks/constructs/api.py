@@ -71,7 +71,7 @@ class TriggerApi(Construct):
             service_name="trigger-api",
             removal_policy=removal_policy,
         )
-        self._grant_runs(state_machine)
+        self._grant_runs(state_machine, key)
 
         self.vpc_endpoint: ec2.InterfaceVpcEndpoint | None = None
         if api_config.endpoint_type == "PRIVATE":
@@ -291,7 +291,7 @@ class TriggerApi(Construct):
         )
         key_id.override_logical_id(OUTPUT_API_KEY_ID)
 
-    def _grant_runs(self, machine: sfn.IStateMachine) -> None:
+    def _grant_runs(self, machine: sfn.IStateMachine, key: kms.IKey) -> None:
         """Start and list this state machine's executions; describe, read the history of and
         stop only its executions (execution ARNs embed the machine's name)."""
         stack = Stack.of(self)
@@ -318,6 +318,24 @@ class TriggerApi(Construct):
                     "states:StopExecution",
                 ],
                 resources=[executions],
+            )
+        )
+        # The execution history is encrypted with the data key: starting a run encrypts its
+        # input, describing it and reading its history decrypt (Step Functions Developer Guide,
+        # "Data at rest encryption"). Only for this state machine, only through Step Functions.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="RunHistoryKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"states.{stack.region}.amazonaws.com",
+                        "kms:EncryptionContext:aws:states:stateMachineArn": (
+                            machine.state_machine_arn
+                        ),
+                    }
+                },
             )
         )
 

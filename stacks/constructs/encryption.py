@@ -16,6 +16,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from stacks.constructs.secure_defaults import bootstrap_deployment_roles
+
 ADMIN_ACTIONS = [
     "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
     "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
@@ -33,11 +35,12 @@ MODEL_KEY_SERVICES = ("bedrock", "sagemaker", "s3")
 
 def project_principal_patterns(stack: Stack, prefix: str, admins: tuple[str, ...]) -> list[str]:
     """Principal ARN patterns allowed to use the keys and data: the project's roles (every role the
-    app creates is named after its stack, which starts with the prefix), CDK's bootstrap roles, and
-    the stage's admins."""
+    app creates is named after its stack, which starts with the prefix), CDK's deploy and
+    CloudFormation execution roles by exact name (they create the encrypted resources), and the
+    stage's admins."""
     return [
         f"arn:{stack.partition}:iam::{stack.account}:role/{prefix}-*",
-        f"arn:{stack.partition}:iam::{stack.account}:role/cdk-*",
+        *bootstrap_deployment_roles(stack),
         *admins,
     ]
 
@@ -125,6 +128,24 @@ class ProjectKeys(Construct):
 
     def _allow_log_and_alarm_services(self, key: kms.Key) -> None:
         stack = Stack.of(self)
+        # Step Functions logs of a state machine whose history is under this key are delivered
+        # by CloudWatch Logs' vended-log delivery, which decrypts them (Step Functions Developer
+        # Guide, "Data at rest encryption": logging with a customer managed key).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="LogDeliveryOfThisAccount",
+                principals=[iam.ServicePrincipal("delivery.logs.amazonaws.com")],
+                actions=["kms:Decrypt"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:logs:{stack.region}:"
+                        f"{stack.account}:*"
+                    },
+                },
+            )
+        )
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudWatchLogsEncryptProjectLogGroups",

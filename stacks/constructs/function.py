@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = ROOT / "lambdas"
 DOMAIN_DIR = ROOT / "bedrock_pipeline"
 LAYER_DIR = ROOT / "build" / "lambda-deps"
-# The latest Python runtime (cdk-nag L1); the code is tested on 3.11, the oldest we support.
+# The latest Python runtime (cdk-nag L1). The tests run on 3.11, the oldest Python the project
+# supports, with the same boto3/botocore and dependencies the layer ships; docs/security.md
+# ("Runtime parity") says why the deployed minor version differs and what that leaves open.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
@@ -88,7 +90,9 @@ class DependenciesLayer(Construct):
             code=lambda_.Code.from_asset(str(LAYER_DIR), exclude=[".installed"]),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
-            description="Pinned runtime dependencies: aws-lambda-powertools, pydantic",
+            description=(
+                "Pinned runtime dependencies: aws-lambda-powertools, pydantic, boto3, matplotlib"
+            ),
         )
 
 
@@ -137,25 +141,59 @@ class PipelineFunction(Construct):
                 resources=[self.log_group.log_group_arn, f"{self.log_group.log_group_arn}:*"],
             )
         )
-        # Lambda manages the ENIs of a VPC function with the function's role; EC2's
-        # network-interface actions do not support resource-level permissions (Resource "*").
-        self.role.add_to_principal_policy(
+        # Lambda manages the ENIs of a VPC function with the function's role (Lambda Developer
+        # Guide, "Giving Lambda functions access to resources in an Amazon VPC"). Only the
+        # Describe actions need Resource "*"; network interfaces are created in the project's
+        # subnets and security group, and managed only there.
+        eni = f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:network-interface/*"
+        subnets = [
+            f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:subnet/{s.subnet_id}"
+            for s in vpc.isolated_subnets
+        ]
+        group = (
+            f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:"
+            f"security-group/{security_group.security_group_id}"
+        )
+        for statement in (
             iam.PolicyStatement(
-                sid="ManageVpcNetworkInterfaces",
+                sid="DescribeVpcNetwork",
+                actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:RequestedRegion": stack.region}},
+            ),
+            iam.PolicyStatement(
+                sid="CreateNetworkInterfacesInProjectSubnets",
+                actions=["ec2:CreateNetworkInterface"],
+                resources=[eni, *subnets, group],
+            ),
+            iam.PolicyStatement(
+                sid="ManageNetworkInterfacesInProjectSubnets",
                 actions=[
-                    "ec2:CreateNetworkInterface",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeSubnets",
                     "ec2:DeleteNetworkInterface",
                     "ec2:AssignPrivateIpAddresses",
                     "ec2:UnassignPrivateIpAddresses",
                 ],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:RequestedRegion": stack.region}},
-            )
-        )
+                resources=[eni],
+                conditions={"ArnEquals": {"ec2:Subnet": subnets}},
+            ),
+        ):
+            self.role.add_to_principal_policy(statement)
         self.dead_letter_queue = encrypted_queue(
             self, "DeadLetters", key=key, removal_policy=removal_policy
+        )
+        # Lambda sends failed asynchronous events to the dead-letter queue with the function's
+        # role; SQS then needs the sender's kms:GenerateDataKey and kms:Decrypt on the queue's
+        # key (SQS Developer Guide, "Configure KMS permissions for producers"). CDK grants only
+        # sqs:SendMessage.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EncryptDeadLettersThroughSqs",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"sqs.{stack.region}.amazonaws.com"}
+                },
+            )
         )
         self.function = lambda_.Function(
             self,

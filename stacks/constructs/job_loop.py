@@ -4,8 +4,9 @@
                                                               --yes-> (next state)
 
 The job driver (``lambdas/jobs``) decides everything that varies: the request, the interval
-(``waitSeconds``, from the stage's poll schedule: it doubles up to ``max_s``, so transitions grow
-with the logarithm of the job's duration), and the typed errors for a failed, stopped or
+(``waitSeconds``, from the stage's poll schedule: ``growth`` times the job's age, 0.25 by
+default, between ``initial_s`` and ``max_s``, so transitions grow with the logarithm of the job's
+duration), and the typed errors for a failed, stopped or
 timed-out job. Errors end the loop; the workflow's single Catch stops what the run started.
 The record lives at ``$.jobs.<kind>`` (``id``, ``status``, ``waitSeconds``, ``done``,
 ``outputs``).

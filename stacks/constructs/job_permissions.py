@@ -16,6 +16,8 @@ from stacks.constructs.grants import grant_objects
 from stacks.constructs.service_roles import ServiceRoles
 from stacks.constructs.storage import ProjectBuckets
 
+# The tag every run's jobs and models carry with the stage prefix (lambdas/jobs/requests.py).
+STAGE_TAG = "bcp:stage"
 KEY_USE = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"]
 
 
@@ -47,19 +49,40 @@ def grant_jobs(
             ],
             resources=[jobs, models, _bedrock(stack, "foundation-model/*")],
         ),
+        # CreateModelImportJob has no resource type in the Service Authorization Reference
+        # (list_amazonbedrock.html): only Resource "*" matches it. Its condition keys are
+        # aws:RequestTag and aws:TagKeys: every request carries the stage tag (bcp:stage, set in
+        # lambdas/jobs/requests.py), and the job reads only what the passed import role may read.
+        iam.PolicyStatement(
+            sid="StartImportJobs",
+            actions=["bedrock:CreateModelImportJob"],
+            resources=["*"],
+            conditions={
+                "StringEquals": {
+                    "aws:RequestedRegion": stack.region,
+                    f"aws:RequestTag/{STAGE_TAG}": prefix,
+                }
+            },
+        ),
         iam.PolicyStatement(
             sid="ImportJobs",
-            actions=["bedrock:CreateModelImportJob", "bedrock:GetModelImportJob"],
-            resources=[imports, imported],
+            actions=["bedrock:GetModelImportJob"],
+            resources=[imports],
+        ),
+        # CreateProvisionedModelThroughput is authorized on the model it serves: custom-model
+        # or foundation-model (Service Authorization Reference); Get/Delete on provisioned-model.
+        iam.PolicyStatement(
+            sid="CreateProvisionedThroughput",
+            actions=["bedrock:CreateProvisionedModelThroughput"],
+            resources=[models, _bedrock(stack, "foundation-model/*")],
         ),
         iam.PolicyStatement(
             sid="ProvisionedThroughput",
             actions=[
-                "bedrock:CreateProvisionedModelThroughput",
                 "bedrock:GetProvisionedModelThroughput",
                 "bedrock:DeleteProvisionedModelThroughput",
             ],
-            resources=[provisioned, models],
+            resources=[provisioned],
         ),
         # Tags are set in the create calls, which Bedrock authorizes as TagResource as well.
         iam.PolicyStatement(
@@ -142,10 +165,13 @@ def grant_evaluate(
             ],
         )
     )
+    # Invoking a custom or imported model encrypted with a customer managed key needs
+    # kms:Decrypt and kms:GenerateDataKey through Bedrock (Bedrock User Guide, "Encryption of
+    # custom models": the PermissionsModelInvocation statement).
     role.add_to_principal_policy(
         iam.PolicyStatement(
             sid="ModelKeyThroughBedrock",
-            actions=["kms:Decrypt", "kms:DescribeKey"],
+            actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
             resources=[model_key.key_arn],
             conditions={
                 "StringEquals": {"kms:ViaService": f"bedrock.{stack.region}.amazonaws.com"}

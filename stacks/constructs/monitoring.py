@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
@@ -83,6 +84,24 @@ class WorkflowMonitoring(Construct):
                 ),
                 f"{name}: events that could not be delivered",
             )
+
+        # The topic's own policy replaces SNS's default one, so CloudWatch (a service principal)
+        # needs an Allow to publish: only for these alarms of this account (SNS Developer Guide,
+        # "Amazon SNS access control: publish from an AWS service", aws:SourceArn and
+        # aws:SourceAccount). The data key's policy lets cloudwatch.amazonaws.com use the key for
+        # this account (stacks/constructs/encryption.py).
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisStack",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                    "ArnLike": {"aws:SourceArn": [a.alarm_arn for a in self.alarms]},
+                },
+            )
+        )
 
         self.dashboard = cloudwatch.Dashboard(
             self, "Dashboard", dashboard_name=f"{prefix}-customization-runs"

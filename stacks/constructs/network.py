@@ -20,26 +20,52 @@ class EndpointSpec:
     construct_id: str
     service: str  # the part after com.amazonaws.<region>.
     why: str
+    # True where every resource the pipeline reaches through the endpoint is in this account, so
+    # the endpoint policy can require aws:ResourceAccount as well. False where AWS-owned
+    # resources are read (Bedrock foundation models, ECR) or actions have no resource (X-Ray,
+    # STS): there the key is absent or another account's.
+    own_resources: bool
 
 
 # The VPC has no route to the internet: every AWS API used from inside it needs an endpoint.
 INTERFACE_ENDPOINTS: tuple[EndpointSpec, ...] = (
-    EndpointSpec("Bedrock", "bedrock", "customization / import jobs, provisioned throughput"),
-    EndpointSpec("BedrockRuntime", "bedrock-runtime", "evaluation calls Converse / InvokeModel"),
-    EndpointSpec("Sts", "sts", "SDK credential and identity calls"),
-    EndpointSpec("Logs", "logs", "Lambda and job logs"),
-    EndpointSpec("States", "states", "API Lambda starts and describes executions"),
-    EndpointSpec("Kms", "kms", "envelope encryption from inside the VPC"),
-    EndpointSpec("SageMakerApi", "sagemaker.api", "container training jobs"),
-    EndpointSpec("EcrApi", "ecr.api", "training image pulls"),
-    EndpointSpec("EcrDkr", "ecr.dkr", "training image pulls"),
-    EndpointSpec("Sns", "sns", "run notifications"),
-    EndpointSpec("Events", "events", "run result events"),
-    EndpointSpec("XRay", "xray", "Lambda traces"),
-)
+    EndpointSpec("Bedrock", "bedrock", "customization / import jobs, provisioned throughput",
+                 own_resources=False),
+    EndpointSpec("BedrockRuntime", "bedrock-runtime", "evaluation calls Converse / InvokeModel",
+                 own_resources=False),
+    EndpointSpec("Sts", "sts", "SDK credential and identity calls", own_resources=False),
+    EndpointSpec("Logs", "logs", "Lambda and job logs", own_resources=True),
+    EndpointSpec("States", "states", "API Lambda starts and describes executions",
+                 own_resources=True),
+    EndpointSpec("Kms", "kms", "envelope encryption from inside the VPC", own_resources=True),
+    EndpointSpec("SageMakerApi", "sagemaker.api", "container training jobs", own_resources=True),
+    EndpointSpec("EcrApi", "ecr.api", "training image pulls", own_resources=False),
+    EndpointSpec("EcrDkr", "ecr.dkr", "training image pulls", own_resources=False),
+    EndpointSpec("Sns", "sns", "run notifications", own_resources=True),
+    EndpointSpec("Events", "events", "run result events", own_resources=True),
+    EndpointSpec("XRay", "xray", "Lambda traces", own_resources=False),
+)  # fmt: skip
 
 # ECR stores image layers in this AWS-owned bucket; image pulls through the gateway need it.
 ECR_LAYER_BUCKET = "prod-{region}-starport-layer-bucket"
+
+
+def endpoint_policy_statement(account: str, spec: EndpointSpec) -> iam.PolicyStatement:
+    """The only Allow of an interface endpoint: callers of this account (and, where all its
+    resources are ours, requests for this account's resources). Without it the default policy
+    allows any principal, so code in the VPC could move data out with another account's
+    credentials (PrivateLink guide, "Control access to VPC endpoints using endpoint policies";
+    the aws:PrincipalAccount / aws:ResourceAccount data-perimeter pattern)."""
+    condition = {"aws:PrincipalAccount": account}
+    if spec.own_resources:
+        condition["aws:ResourceAccount"] = account
+    return iam.PolicyStatement(
+        sid="ThisAccountOnly",
+        principals=[iam.AnyPrincipal()],
+        actions=["*"],
+        resources=["*"],
+        conditions={"StringEquals": condition},
+    )
 
 
 class PrivateNetwork(Construct):
@@ -108,7 +134,7 @@ class PrivateNetwork(Construct):
         )
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         for spec in INTERFACE_ENDPOINTS:
-            self.interface_endpoints[spec.service] = self.vpc.add_interface_endpoint(
+            endpoint = self.vpc.add_interface_endpoint(
                 spec.construct_id,
                 service=ec2.InterfaceVpcEndpointAwsService(spec.service),
                 private_dns_enabled=True,
@@ -116,6 +142,8 @@ class PrivateNetwork(Construct):
                 open=False,
                 subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             )
+            endpoint.add_to_policy(endpoint_policy_statement(stack.account, spec))
+            self.interface_endpoints[spec.service] = endpoint
         self.s3_endpoint = self.vpc.add_gateway_endpoint(
             "S3", service=ec2.GatewayVpcEndpointAwsService.S3
         )

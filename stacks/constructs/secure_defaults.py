@@ -3,12 +3,13 @@
 Every log group is encrypted with a project key and expires; every queue is encrypted with a
 project key, refuses plain HTTP and keeps messages for the SQS maximum of 14 days, so that a
 failure found on a Monday is still there to read. Every AWS service that assumes a project role
-must act for this account and for the named resources (confused-deputy guard).
+must act for this account and for the named resources (confused-deputy guard). CDK's
+deployment roles are named exactly, never by a ``cdk-*`` pattern anyone could match.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import DefaultStackSynthesizer, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -61,3 +62,22 @@ def source_bound_principal(
             arn_operator: {"aws:SourceArn": source_arn},
         },
     )
+
+
+BOOTSTRAP_QUALIFIER_CONTEXT = "@aws-cdk/core:bootstrapQualifier"
+
+
+def bootstrap_deployment_roles(stack: Stack) -> list[str]:
+    """The exact ARNs of the CDK bootstrap roles that deploy this stack (the deploy role and the
+    CloudFormation execution role), named as ``cdk bootstrap`` names them:
+    ``cdk-<qualifier>-<kind>-<account>-<region>`` (CDK Developer Guide, "Bootstrapping"). The
+    qualifier comes from the CDK context, default ``hnb659fds``."""
+    qualifier = (
+        stack.node.try_get_context(BOOTSTRAP_QUALIFIER_CONTEXT)
+        or DefaultStackSynthesizer.DEFAULT_QUALIFIER
+    )
+    return [
+        f"arn:{stack.partition}:iam::{stack.account}:role/"
+        f"cdk-{qualifier}-{kind}-{stack.account}-{stack.region}"
+        for kind in ("deploy-role", "cfn-exec-role")
+    ]

@@ -184,8 +184,13 @@ class ServiceRoles(Construct):
                     "ec2:DeleteNetworkInterfacePermission",
                 ],
                 resources=[eni],
+                # As the Bedrock user guide's VPC policy: the job-ARN tag too, so one job type's
+                # role cannot delete the other's (or anyone's) Bedrock interfaces.
                 conditions={
-                    "ArnEquals": {"ec2:Subnet": subnets},
+                    "ArnEquals": {
+                        "ec2:Subnet": subnets,
+                        f"ec2:ResourceTag/{job.tag_key}": job_arns,
+                    },
                     "StringEquals": {"ec2:ResourceTag/BedrockManaged": "true"},
                 },
             ),

@@ -8,8 +8,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-# Data-plane actions that must come through the project's VPC endpoint (or from an exempt admin).
-DATA_ACTIONS = ["s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:RestoreObject"]
+# Data-plane actions that must come through the project's VPC endpoint (or from an exempt admin):
+# object reads and writes, and listing, which would show object names from outside.
+DATA_ACTIONS = [
+    "s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:RestoreObject", "s3:ListBucket*",
+]  # fmt: skip
 
 
 class ProjectBuckets(Construct):
@@ -98,9 +101,9 @@ class ProjectBuckets(Construct):
     def require_vpc_endpoint(self, *, vpc_endpoint_id: str, exempt_principals: list[str]) -> None:
         """Deny data access that does not come through the project's S3 endpoint.
 
-        Exempt: the listed principal patterns (CDK deployment roles, the stage's admins), so that
-        deployment and operators are never locked out, and requests AWS services make on a
-        principal's behalf (forward access sessions)."""
+        Exempt: the listed principals (CDK's deployment roles by exact ARN, the stage's admins),
+        so that deployment and operators are never locked out, and requests AWS services make
+        on a principal's behalf (forward access sessions)."""
         for bucket in self.data_buckets:
             bucket.add_to_resource_policy(
                 iam.PolicyStatement(
@@ -108,7 +111,7 @@ class ProjectBuckets(Construct):
                     effect=iam.Effect.DENY,
                     principals=[iam.AnyPrincipal()],
                     actions=DATA_ACTIONS,
-                    resources=[bucket.arn_for_objects("*")],
+                    resources=[bucket.bucket_arn, bucket.arn_for_objects("*")],
                     conditions={
                         "StringNotEquals": {"aws:SourceVpce": vpc_endpoint_id},
                         "ArnNotLike": {"aws:PrincipalArn": exempt_principals},

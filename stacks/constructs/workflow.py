@@ -17,7 +17,8 @@ stopped from outside (StopExecution) or timed out never reach a Catch: the rule 
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -28,6 +29,9 @@ from constructs import Construct
 from stacks.constructs.job_loop import JobLoop, lambda_step
 from stacks.constructs.secure_defaults import encrypted_log_group
 
+# Step Functions reuses a history data key this long before it calls GenerateDataKey again
+# (EncryptionConfiguration.kmsDataKeyReusePeriodSeconds: 60-900; the API's default is 300).
+HISTORY_DATA_KEY_REUSE_S = 300
 # Batches evaluated at once; each batch itself calls the models `concurrency` at a time.
 EVALUATION_MAP_CONCURRENCY = 4
 
@@ -178,6 +182,48 @@ class CustomizationWorkflow(Construct):
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
             ),
             comment="Bedrock customization: validate, train, import, provision, evaluate, notify",
+        )
+        self._encrypt_history(log_key)
+
+    def _encrypt_history(self, key: kms.IKey) -> None:
+        """Definition and execution history (run documents, S3 URIs, results) under the data key
+        instead of an AWS owned key (Step Functions Developer Guide, "Data at rest encryption").
+        Set on the CloudFormation resource: CDK's CustomerManagedEncryptionConfiguration would
+        add an unconditioned log-delivery statement to the key policy; the conditioned one is
+        in stacks/constructs/encryption.py. The execution role encrypts and decrypts the
+        history through Step Functions, and with logging on generates data keys for the logs."""
+        stack = Stack.of(self)
+        resource = self.state_machine.node.default_child
+        assert isinstance(resource, sfn.CfnStateMachine)
+        resource.encryption_configuration = sfn.CfnStateMachine.EncryptionConfigurationProperty(
+            type="CUSTOMER_MANAGED_KMS_KEY",
+            kms_key_id=key.key_arn,
+            kms_data_key_reuse_period_seconds=HISTORY_DATA_KEY_REUSE_S,
+        )
+        role = self.state_machine.role
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ExecutionHistoryKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"states.{stack.region}.amazonaws.com"}
+                },
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ExecutionLogsKey",
+                actions=["kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:EncryptionContext:SourceArn": stack.format_arn(
+                            service="logs", resource="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+                        )
+                    }
+                },
+            )
         )
 
     def _failure_path(self) -> sfn.IChainable:

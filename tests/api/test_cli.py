@@ -11,7 +11,8 @@ import pytest
 from bedrock_pipeline.client.cli import main
 from bedrock_pipeline.client.commands.runs import Progress
 from bedrock_pipeline.client.models import Run
-from tests.api.conftest import (
+from tests.api.gateway import Gateway
+from tests.support.api import (
     API_KEY,
     KEY_ID,
     SECRET,
@@ -21,7 +22,6 @@ from tests.api.conftest import (
     import_doc,
     unique,
 )
-from tests.api.gateway import Gateway
 
 FAST_POLL = ["--poll", "0.01", "--poll-max", "0.02"]
 

@@ -24,7 +24,8 @@ from bedrock_pipeline.client.models import (
     TransportError,
     WaitTimeoutError,
 )
-from tests.api.conftest import (
+from tests.api.gateway import Gateway, SignatureError, verify_sigv4
+from tests.support.api import (
     API_KEY,
     KEY_ID,
     SECRET,
@@ -35,7 +36,6 @@ from tests.api.conftest import (
     session,
     unique,
 )
-from tests.api.gateway import Gateway, SignatureError, verify_sigv4
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from bedrock_pipeline.contract import Route
 from bedrock_pipeline.run_spec import RunSpec
 from lambdas.api import handler as api_handler
 from lambdas.api import runs
-from tests.api.conftest import (
+from tests.support.api import (
     StepFunctions,
     bedrock_doc,
     container_doc,

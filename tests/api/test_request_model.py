@@ -11,7 +11,7 @@ from jsonschema import Draft4Validator
 
 from bedrock_pipeline.api_request import ApiFailure, run_spec
 from bedrock_pipeline.run_spec import api_gateway_schema
-from tests.api.conftest import bedrock_doc, container_doc, import_doc
+from tests.support.api import bedrock_doc, container_doc, import_doc
 
 VALIDATOR = Draft4Validator(api_gateway_schema())
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from lambdas.evaluate import handler as handler_module
-from tests.evaluation.conftest import BUCKET, DATA, TEST_RECORDS, FakeRuntime, jsonl, make_config
+from tests.support.evaluation import BUCKET, DATA, TEST_RECORDS, FakeRuntime, jsonl, make_config
 
 
 @dataclass
-class Context:
+class _Context:
     function_name: str = "evaluate"
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:111122223333:function:evaluate"
@@ -21,6 +22,11 @@ class Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return 900_000
+
+
+def _context() -> LambdaContext:
+    # Powertools' LambdaContext is the runtime's object; the handler reads only these fields.
+    return cast(LambdaContext, _Context())
 
 
 @pytest.fixture
@@ -37,13 +43,13 @@ def test_plan_run_report_through_the_handler(runtime: FakeRuntime, s3: Any) -> N
     config = make_config(fewShotCount=1, fewShotUri=f"s3://{DATA}/train.jsonl").model_dump(
         by_alias=True
     )
-    plan = handler_module.handler({"action": "plan", "config": config}, Context())
+    plan = handler_module.handler({"action": "plan", "config": config}, _context())
     for batch in plan["batches"]:
         out = handler_module.handler(
-            {"action": "run_batch", "config": config, "batch": batch}, Context()
+            {"action": "run_batch", "config": config, "batch": batch}, _context()
         )
         assert out["complete"] is True
-    result = handler_module.handler({"action": "report", "config": config}, Context())
+    result = handler_module.handler({"action": "report", "config": config}, _context())
     assert result["decision"] == "promoted"
     assert result["metrics"]["f1"]["custom"] == 1.0
     # the few-shot example (first record of train.jsonl) precedes every question
@@ -55,9 +61,9 @@ def test_plan_run_report_through_the_handler(runtime: FakeRuntime, s3: Any) -> N
 def test_invalid_events_name_the_field(runtime: FakeRuntime) -> None:
     config = make_config().model_dump(by_alias=True)
     with pytest.raises(ValidationError, match="batch"):
-        handler_module.handler({"action": "run_batch", "config": config}, Context())
+        handler_module.handler({"action": "run_batch", "config": config}, _context())
     with pytest.raises(ValidationError, match="action"):
-        handler_module.handler({"action": "evaluate", "config": config}, Context())
+        handler_module.handler({"action": "evaluate", "config": config}, _context())
     with pytest.raises(ValidationError, match="fewShotUri"):
         make_config(fewShotCount=2)
     with pytest.raises(ValidationError, match="must be unique and not custom or base: base"):
@@ -67,5 +73,5 @@ def test_invalid_events_name_the_field(runtime: FakeRuntime) -> None:
     with pytest.raises(ValidationError, match="stop 2 must be greater than start 2"):
         handler_module.handler(
             {"action": "run_batch", "config": config, "batch": {"batch": 0, "start": 2, "stop": 2}},
-            Context(),
+            _context(),
         )

@@ -1,23 +1,24 @@
-"""report.md tables and examples, report.png pixels, the bitmap font, the decision gate."""
+"""report.md tables and examples, report.png as decoded pixels, the decision gate."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from matplotlib.colors import to_rgb
+from PIL import Image
 
-from bedrock_pipeline import bitmap_font, chart
+from bedrock_pipeline import chart
 from bedrock_pipeline.metrics import Prediction
-from bedrock_pipeline.png import Canvas
 from bedrock_pipeline.promotion import decide
 from bedrock_pipeline.report import build_report, render_files, render_markdown
-from tests.evaluation.pngread import pixel, read_png
 
 REFS = [["Paris"], ["1,234"], ["the Eiffel Tower"], ["blue"]]
 QUESTIONS = ["Capital of France?", "Total?", "Landmark | tall?", "Sky colour?"]
 
 
-def _report(**kw: object) -> dict:
+def _report(example_count: int = 5) -> dict:
     predictions = {
         "base": [
             Prediction("It is Paris, France", 6, 200.0),
@@ -33,7 +34,12 @@ def _report(**kw: object) -> dict:
         ],
     }
     return build_report(
-        REFS, predictions, candidate="custom", baseline="base", questions=QUESTIONS, **kw
+        REFS,
+        predictions,
+        candidate="custom",
+        baseline="base",
+        questions=QUESTIONS,
+        example_count=example_count,
     )
 
 
@@ -126,53 +132,75 @@ def test_gate_rejects_a_margin_in_percent() -> None:
         decide(_gate_report(0.5, 0.4), 2.0)
 
 
-# --- PNG ------------------------------------------------------------------------------------
+# --- PNG: decoded with Pillow, measured through the figure's own transforms ----------------
 
 
-def test_font_covers_printable_ascii_with_full_glyphs() -> None:
-    for code in range(32, 127):
-        rows = bitmap_font.GLYPHS[chr(code)]
-        assert len(rows) == bitmap_font.HEIGHT and all(len(r) == bitmap_font.WIDTH for r in rows)
-    assert bitmap_font.glyph("\u00e9") == bitmap_font.GLYPHS["?"]
+def _decode(png: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    assert image.format == "PNG"
+    return image.convert("RGB")
 
 
-def test_canvas_encodes_a_valid_png() -> None:
-    canvas = Canvas(7, 3)
-    canvas.fill_rect(2, 1, 3, 1, (10, 20, 30))
-    canvas.fill_rect(-5, -5, 2, 2, (1, 1, 1))  # fully clipped: no effect, no error
-    width, height, rows = read_png(canvas.to_png())
-    assert (width, height) == (7, 3)
-    assert pixel(rows, 2, 1) == (10, 20, 30) and pixel(rows, 4, 1) == (10, 20, 30)
-    assert pixel(rows, 1, 1) == (255, 255, 255) and pixel(rows, 0, 0) == (255, 255, 255)
-
-
-def _bar_height(rows: list[bytes], color: tuple[int, int, int], baseline_y: int) -> int:
-    """Height of the first bar of ``color`` standing on the axis row above ``baseline_y``."""
-    y = baseline_y - 1
-    xs = [x for x in range(len(rows[0]) // 3) if pixel(rows, x, y) == color]
-    assert xs, f"no bar of colour {color}"
-    x = xs[0] + 2
-    height = 0
-    while pixel(rows, x, y - height) == color:
-        height += 1
-    return height
+def _rgb(color: str) -> tuple[int, int, int]:
+    r, g, b = to_rgb(color)
+    return (round(255 * r), round(255 * g), round(255 * b))
 
 
 def test_chart_bar_heights_follow_the_metrics() -> None:
     report = _report()
-    width, height, rows = read_png(chart.render_chart(report))
-    assert width == chart.WIDTH and height > chart.LEGEND_TOP
-    axis_y = 100 + 250  # the quality panel's box: y 100, height 250
-    custom = _bar_height(rows, chart.PALETTE[0], axis_y)
-    base = _bar_height(rows, chart.PALETTE[1], axis_y)
-    assert custom == pytest.approx(250 * 0.75, abs=1)  # F1 75% of a 0-100 axis
-    assert base == pytest.approx(250 * 0.45, abs=1)
+    fig = chart.chart_figure(report)
+    image = _decode(chart.figure_png(fig))
+    assert image.size == (1000, round(fig.bbox.height))
+    quality = fig.axes[0]
+    expected = {"custom": 75.0, "base": 45.0}  # F1 in percent, see the JSON test above
+    for m, (name, f1) in enumerate(expected.items()):
+        bar = quality.containers[m][0]  # the model's bar in the first group (F1)
+        assert bar.get_height() == pytest.approx(f1)
+        # Find the bar's top in the decoded image: the pixel column through its middle is the
+        # model's colour just below the value and not just above it.
+        x_px, top_px = quality.transData.transform((bar.get_x() + bar.get_width() / 2, f1))
+        x, top = round(x_px), round(image.height - top_px)
+        color = _rgb(chart.PALETTE[m])
+        assert image.getpixel((x, top + 3)) == color, name
+        assert image.getpixel((x, top - 3)) != color, name
+        zero = round(image.height - quality.transData.transform((0, 0))[1])
+        assert image.getpixel((x, zero - 3)) == color, name
+        assert (zero - top) == pytest.approx(quality.bbox.height * f1 / 110, abs=2)
 
 
-def test_chart_png_opens_in_pillow_when_available() -> None:
-    image_module = pytest.importorskip("PIL.Image")
-    import io
+def _many_models() -> dict:
+    names = ["custom", "base", "a-comparison-model-with-a-long-name-v2", "small", "mid"]
+    predictions = {
+        name: [
+            Prediction(ref[0] if i <= k else "no idea", 3 + k, 100.0) for i, ref in enumerate(REFS)
+        ]
+        for k, name in enumerate(names)
+    }
+    return build_report(REFS, predictions, candidate="custom", baseline="base")
 
-    image = image_module.open(io.BytesIO(chart.render_chart(_report())))
-    image.load()
-    assert image.mode == "RGB" and image.size[0] == chart.WIDTH
+
+def test_chart_with_five_models_stays_readable() -> None:
+    report = _many_models()
+    fig = chart.chart_figure(report)
+    _decode(chart.figure_png(fig))  # draws the figure, so the text extents below are final
+    assert " vs " not in fig.get_suptitle()
+    assert fig.get_suptitle().startswith("5 models on 4 test records")
+    (legend,) = fig.legends
+    shown = [t.get_text() for t in legend.get_texts()]
+    assert shown[:2] == ["custom", "base"] and len(shown) == 5
+    assert max(len(t) for t in shown) <= chart.MAX_LABEL
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = [legend.get_window_extent(renderer)]
+    for ax in fig.axes:
+        boxes.append(ax.get_window_extent(renderer))
+        labels = [t.get_window_extent(renderer) for t in ax.texts]
+        assert len(labels) == len(report["models"]) * len(ax.get_xticks())
+        for i, one in enumerate(labels):  # no bar label overlaps another
+            assert not any(one.overlaps(other) for other in labels[i + 1 :])
+            assert fig.bbox.contains(one.x0, one.y0) and fig.bbox.contains(one.x1, one.y1)
+    assert not any(boxes[0].overlaps(ax_box) for ax_box in boxes[1:])  # legend below the panels
+
+
+def test_chart_of_two_models_names_both() -> None:
+    assert chart.title_for(_report()) == "custom vs base: 4 test records"

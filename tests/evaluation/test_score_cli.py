@@ -11,7 +11,7 @@ import pytest
 from bedrock_pipeline.client.cli import main
 from bedrock_pipeline.metrics import Prediction
 from bedrock_pipeline.report import build_report, render_files
-from tests.evaluation.conftest import TEST_RECORDS, jsonl
+from tests.support.evaluation import TEST_RECORDS, jsonl
 
 CUSTOM = ["Paris", "1234", "Eiffel Tower", "blue", "12.5"]
 BASE = ["It is Paris", "The total is 1,234", "A tower", "Blue!", "about 12%"]

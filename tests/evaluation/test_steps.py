@@ -14,7 +14,7 @@ from bedrock_pipeline.formats import FormatError
 from lambdas.evaluate import steps, store
 from lambdas.evaluate.config import Batch
 from lambdas.evaluate.invoke import Invoker
-from tests.evaluation.conftest import (
+from tests.support.evaluation import (
     BUCKET,
     DATA,
     TEST_RECORDS,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ def test_every_committed_stage_loads() -> None:
         assert load_stage(name).decision_metric == "answerScore"
 
 
-def _write(tmp_path: Path, body: dict[str, object]) -> Path:
+def _write(tmp_path: Path, body: Mapping[str, object]) -> Path:
     (tmp_path / "bad.json").write_text(json.dumps(body))
     return tmp_path
 

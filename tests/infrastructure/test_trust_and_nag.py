@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Assembly, synthesize
+from tests.support.assembly import Assembly, synthesize
 from tools.summary import NAG_PACK_PREFIXES, read_acknowledgments
 
 # Services whose trust needs no source condition: Lambda functions and the Step Functions

@@ -90,7 +90,7 @@ def test_report_names_the_files_actual_format() -> None:
 
 
 def test_check_run_names_every_problem_at_once_and_starts_nothing(tmp_path: Path) -> None:
-    document = {
+    document: dict[str, object] = {
         "runName": "support-bot-v3",
         "baseModelId": "meta.llama3-1-8b-instruct-v1:0:128kk",
         "trainingDataUri": "s3://my-datasets/train.jsonl",

@@ -7,32 +7,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from stacks.config import stage_names
-from tests.conftest import Assembly, synthesize
+from tests.support.assembly import Assembly, synthesize
+from tests.support.security import CANARY, canary_template
 from tools.audit.report import StageReport, stage_report
 from tools.audit.tools import ToolFinding, run_cfn_lint, run_checkov
-
-CANARY = "canary.template.json"
-
-
-def canary_template() -> dict[str, Any]:
-    """A bucket with no encryption, logging or public-access block (checkov fails), one checkov
-    skip without a reason (blocking), and a property cfn-lint rejects (an error)."""
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Resources": {
-            "OpenBucket": {"Type": "AWS::S3::Bucket", "Properties": {}},
-            "UnreasonedSkip": {
-                "Type": "AWS::SQS::Queue",
-                "Metadata": {"checkov": {"skip": [{"id": "CKV_AWS_27"}]}},
-                "Properties": {"NoSuchProperty": True},
-            },
-        },
-    }
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ import pytest
 from tools.audit.assembly import CloudAssembly, StackArtifact
 from tools.audit.iam import iam_matrix
 from tools.audit.inventory import encryption, exposure
-from tools.audit.readme import BEGIN, END, security_section, update_readme
 from tools.audit.refs import flatten
 from tools.audit.report import StackReport, StageReport, gate_failures
+from tools.audit.security_doc import BEGIN, END, security_section, update_section
 from tools.audit.tools import NO_REASON, ToolFinding
 
 ROLE: dict[str, Any] = {
@@ -277,10 +277,10 @@ def test_what_blocks(finding: ToolFinding, blocking: bool) -> None:
     assert finding.blocking is blocking
 
 
-def test_readme_update_touches_only_the_inside_of_the_markers(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
+def test_docs_update_touches_only_the_inside_of_the_markers(tmp_path: Path) -> None:
+    readme = tmp_path / "security.md"
     readme.write_text(f"# T\n\n{BEGIN}\nold\n{END}\n\n<!-- BEGIN api -->\nx\n<!-- END api -->\n")
-    assert update_readme(readme, "new\nlines\n")
+    assert update_section(readme, "new\nlines\n")
     assert security_section(readme.read_text()) == "new\nlines\n"
     assert readme.read_text().endswith(f"{END}\n\n<!-- BEGIN api -->\nx\n<!-- END api -->\n")
-    assert not update_readme(readme, "new\nlines\n")
+    assert not update_section(readme, "new\nlines\n")

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stacks.checkov_skips import CHECKOV_SKIPS
-from tests.security.conftest import CANARY
-from tools.audit.readme import render_readme, security_section
+from tests.support.security import CANARY
 from tools.audit.report import StageReport, gate_failures
+from tools.audit.security_doc import SECURITY_DOC, render_section, security_section
 from tools.audit.tools import NO_REASON, ToolFinding
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,8 +89,8 @@ def test_every_acknowledgment_has_a_specific_reason(stage_reports: list[StageRep
     assert not vague, _listing(vague)
 
 
-def test_readme_security_section_is_current(stage_reports: list[StageReport]) -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert security_section(readme) == render_readme(stage_reports), (
-        "README.md's security section is out of date: run `make audit` to regenerate it"
+def test_security_doc_is_current(stage_reports: list[StageReport]) -> None:
+    page = SECURITY_DOC.read_text()
+    assert security_section(page) == render_section(stage_reports), (
+        "docs/security.md's generated part is out of date: run `make audit` to regenerate it"
     )

@@ -19,7 +19,7 @@ import pytest
 
 from lambdas.jobs import requests
 from lambdas.jobs.settings import Settings
-from tests.conftest import Assembly
+from tests.support.assembly import Assembly
 from tools.audit.assembly import CloudAssembly, StackArtifact, load_assembly
 from tools.audit.iam import iam_matrix
 from tools.audit.refs import as_list, flatten, target

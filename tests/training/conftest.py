@@ -1,44 +1,22 @@
 """Shared fixtures for the training tests: one tokenizer, tiny base checkpoints, a world of one.
 
 Everything expensive is session-scoped. Recipe runs use a few dozen records and a few steps of a
-hidden-64, 2-layer model, so a whole run (model build, training, export) takes seconds on CPU.
-"""
+hidden-64, 2-layer model, so a whole run (model build, training, export) takes seconds on CPU."""
 
 from __future__ import annotations
 
-import json
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch.distributed as dist
 
+from tests.support.training import FAST, SAMPLE, RunJob, free_port, sample_records, write_channel
 from training_image.tiny import jsonl_texts, train_tokenizer, write_base_model
 from training_image.trainer.config import parse_hyperparameters
 from training_image.trainer.sagemaker import Paths
 from training_image.trainer.train import Job, Outcome, run
-
-SAMPLE = Path(__file__).resolve().parents[2] / "training_image" / "sample_data"
-# Small, fast and exact: fp32 everywhere so losses compare to float tolerance.
-FAST = {
-    "maxSequenceLength": "128",
-    "batchSize": "4",
-    "learningRate": "0.005",
-    "learningRateWarmupSteps": "0",
-    "mixedPrecision": "fp32",
-    "loraRank": "4",
-    "loraAlpha": "8",
-    "loraDropout": "0",
-    "activationCheckpointing": "false",
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -63,22 +41,6 @@ def base_models(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> dic
         write_base_model(root / arch, arch, tokenizer, seed=1)
         out[arch] = root / arch
     return out
-
-
-def write_channel(directory: Path, records: list[dict[str, Any]]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / "data.jsonl").open("w") as f:
-        for record in records:
-            f.write(json.dumps(record) + "\n")
-    return directory
-
-
-def sample_records(name: str, count: int) -> list[dict[str, Any]]:
-    lines = (SAMPLE / f"{name}.jsonl").read_text().splitlines()[:count]
-    return [json.loads(line) for line in lines]
-
-
-RunJob = Callable[..., tuple[Outcome, Paths]]
 
 
 @pytest.fixture

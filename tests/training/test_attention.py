@@ -40,9 +40,9 @@ def reference_varlen(
         keep = pos[:, None] >= pos[None, :]
         if window_size[0] >= 0:
             keep &= pos[:, None] - pos[None, :] <= window_size[0]
-        seg = [t[start:end].transpose(0, 1)[None] for t in (q, k, v)]
+        qs, ks, vs = (t[start:end].transpose(0, 1)[None] for t in (q, k, v))
         o = F.scaled_dot_product_attention(
-            *seg, attn_mask=keep, scale=softmax_scale, enable_gqa=True
+            qs, ks, vs, attn_mask=keep, scale=softmax_scale, enable_gqa=True
         )
         out[start:end] = o[0].transpose(0, 1)
     return out
@@ -101,7 +101,8 @@ def test_backend_choice() -> None:
     with pytest.raises(ValueError, match="needs a CUDA device"):
         attention.resolve_backend("flex", cpu)
     with pytest.raises(RuntimeError, match="without a document mask"):
-        attention.packed_attention(Module(), *(torch.zeros(1, 1, 2, 2) for _ in range(3)), None)
+        q = k = v = torch.zeros(1, 1, 2, 2)
+        attention.packed_attention(Module(), q, k, v, None)
 
 
 @pytest.mark.parametrize("window", [None, 70, 200])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bedrock_pipeline.formats import FormatError, to_conversation
-from tests.training.conftest import write_channel
+from tests.support.training import write_channel
 from training_image.trainer.chat import (
     CHATML_TEMPLATE,
     IGNORE,
@@ -151,3 +151,22 @@ def test_long_records_are_truncated_or_split(tmp_path: Path, tokenizer: Any) -> 
     pieces = load_channel(write_channel(tmp_path / "cpt", [text]), tokenizer, 40)
     assert pieces.split == 1 and len(pieces.examples) > 2
     assert all(len(e.input_ids) <= 40 and e.labels[0] == IGNORE for e in pieces.examples)
+
+
+def test_ranks_tokenize_a_share_each_and_merge_to_the_whole(
+    tmp_path: Path, tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.training import sample_records
+    from training_image.trainer import data
+
+    channel = write_channel(tmp_path / "train", sample_records("train", 12))
+    whole = load_channel(channel, tokenizer, 128)
+    encoded: list[int] = []
+    real = data.encode
+    monkeypatch.setattr(data, "encode", lambda *a: encoded.append(1) or real(*a))
+    parts = [load_channel(channel, tokenizer, 128, share=(k, 3)) for k in range(3)]
+    assert len(encoded) == 12  # every record tokenized once over the 3 ranks, not 3 times
+    assert [len(p.examples) for p in parts] == [4, 4, 4]
+    merged = data.merge_shares(channel, parts)
+    assert merged == whole  # same examples in the same order, same counts
+    assert [e.record for e in merged.examples] == list(range(12))

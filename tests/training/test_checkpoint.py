@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch.distributed.tensor import DTensor
 
-from tests.training.conftest import FAST, RunJob
+from tests.support.training import FAST, RunJob
 from training_image.trainer import checkpoint, runtime
 from training_image.trainer.checkpoint import TrainerState
 from training_image.trainer.config import parse_hyperparameters
@@ -141,7 +141,35 @@ def test_full_fine_tuning_keeps_best_weights_off_the_synced_folder(run_job: RunJ
     assert not (paths.checkpoints / "best").exists()  # nothing of it goes to S3
     shards = torch.load(paths.best_local / "rank-0.pt")
     assert shards and all(t.dtype == torch.bfloat16 for t in shards.values())
-    lora, lora_paths = run_job({"maxSteps": "2", "evalEverySteps": "1"}, validation=4,
+    _, lora_paths = run_job({"maxSteps": "2", "evalEverySteps": "1"}, validation=4,
                                root=paths.model.parent.parent / "lora")  # fmt: skip
     kept = torch.load(lora_paths.checkpoints / "best" / "rank-0.pt")  # survives a restart
     assert kept and all(t.dtype == torch.float32 for t in kept.values())
+
+
+def test_rank_0_reads_the_base_model_one_layer_at_a_time(
+    base_models: dict[str, Path], world_of_one: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safetensors.torch import load_file
+
+    from training_image.trainer import model as model_module
+
+    loads: list[int] = []
+    real_set = model_module.set_model_state_dict
+    monkeypatch.setattr(model_module, "set_model_state_dict",
+                        lambda module, part, options: loads.append(len(part))
+                        or real_set(module, part, options=options))  # fmt: skip
+    reads: list[str] = []
+    real_get = model_module.BaseWeights.get
+    monkeypatch.setattr(model_module.BaseWeights, "get",
+                        lambda self, name: reads.append(name) or real_get(self, name))  # fmt: skip
+    base = base_models["llama"]
+    cfg = parse_hyperparameters({**FAST, "method": "full"})
+    model = build(cfg, load_hf_config(base), base, runtime.mesh("full"), torch.device("cpu"),
+                  "sdpa")  # fmt: skip
+    on_disk = load_file(str(base / "model.safetensors"))
+    assert sorted(reads) == sorted(on_disk)  # every tensor read once
+    # 2 layers of 9 tensors each, then embeddings, final norm and lm_head: never all at once
+    assert loads == [9, 9, 3]
+    q = model.lm.model.layers[1].self_attn.q_proj.weight.full_tensor()
+    assert torch.equal(q, on_disk["model.layers.1.self_attn.q_proj.weight"])

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.training.conftest import FAST, RunJob, free_port, sample_records, write_channel
+from tests.support.training import FAST, RunJob, free_port, sample_records, write_channel
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

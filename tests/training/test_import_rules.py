@@ -22,8 +22,10 @@ from transformers import (
     Qwen3Config,
     Qwen3MoeConfig,
     T5Config,
-    T5ForConditionalGeneration,
 )
+
+# From its module: the package root also names a placeholder class for installs without torch.
+from transformers.models.t5.modeling_t5 import T5ForConditionalGeneration
 
 from bedrock_pipeline.import_check import check_directory
 
@@ -69,7 +71,7 @@ def save(config: PretrainedConfig, tokenizer: Any, out: Path) -> Path:
         model = T5ForConditionalGeneration(config)
     else:
         model = AutoModelForCausalLM.from_config(config)
-    model.to(torch.bfloat16).save_pretrained(out)
+    model.bfloat16().save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
 

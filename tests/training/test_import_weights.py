@@ -228,7 +228,8 @@ class CountingS3:
     """Records every GetObject; the first ranged read is throttled once (retry must absorb it)."""
 
     def __init__(self, client: Any) -> None:
-        self.client, self.ranges, self.throttled = client, [], False
+        self.client, self.throttled = client, False
+        self.ranges: list[str | None] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)

@@ -21,7 +21,7 @@ from torch.nn.attention.flex_attention import flex_attention
 from transformers import AutoModelForCausalLM
 
 from tests.training.allocations import LargestAllocation
-from tests.training.conftest import FAST
+from tests.support.training import FAST
 from tests.training.test_attention import reference_varlen
 from training_image.trainer import attention, runtime
 from training_image.trainer import model as model_module

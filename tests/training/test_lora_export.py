@@ -92,6 +92,7 @@ def test_fused_cross_entropy_matches_the_plain_one() -> None:
     labels[:, ::3] = -100
     got = linear_cross_entropy_sum(hidden, weight, labels, chunk=7)
     got.backward()
+    assert hidden.grad is not None and weight.grad is not None
     gh, gw = hidden.grad.clone(), weight.grad.clone()
     hidden.grad = weight.grad = None
     logits = hidden[:, :-1] @ weight.t()
@@ -100,6 +101,8 @@ def test_fused_cross_entropy_matches_the_plain_one() -> None:
     )
     want.backward()
     assert float(got.detach()) == pytest.approx(float(want.detach()), rel=1e-5)
-    assert torch.allclose(gh, hidden.grad, atol=1e-5) and torch.allclose(gw, weight.grad, atol=1e-5)
+    want_h, want_w = hidden.grad, weight.grad
+    assert want_h is not None and want_w is not None
+    assert torch.allclose(gh, want_h, atol=1e-5) and torch.allclose(gw, want_w, atol=1e-5)
     with torch.no_grad():  # evaluation path: no gradient bookkeeping, same value
         assert float(linear_cross_entropy_sum(hidden, weight, labels)) == pytest.approx(float(got))

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM
 
 from bedrock_pipeline.formats import to_conversation
-from tests.training.conftest import sample_records
+from tests.support.training import sample_records
 from training_image.trainer.attention import PACKED
 from training_image.trainer.chat import IGNORE, Example, encode
 from training_image.trainer.model import CausalLMWithLoss
@@ -88,7 +88,7 @@ def test_packed_gradients_equal_document_gradients(
 ) -> None:
     oracle = load(base_models["llama"], "eager")
     model = CausalLMWithLoss(load(base_models["llama"], PACKED), "sdpa")
-    sum(oracle_loss(oracle, e) for e in examples[:8]).backward()
+    sum((oracle_loss(oracle, e) for e in examples[:8]), torch.zeros(())).backward()
     model(collate([examples[:8]], 512, 0)).backward()
     for name in ("model.layers.0.self_attn.q_proj.weight", "lm_head.weight", "model.norm.weight"):
         got = model.lm.get_parameter(name).grad

@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from bedrock_pipeline.client.cli import main as cli
 from bedrock_pipeline.training_contract import parse_metric_line
-from tests.training.conftest import RunJob
+from tests.support.training import RunJob
 from training_image.trainer import checkpoint
 
 pytestmark = pytest.mark.slow

@@ -161,7 +161,9 @@ def test_lora_merge_exact_on_vision_model(
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "lora_b" in name:  # B = 0 at start: give the adapters something to merge
-                param.to_local().copy_(torch.randn(param.shape, generator=gen) * 0.05)
+                param.to_local().copy_(  # type: ignore[attr-defined]
+                    torch.randn(param.shape, generator=gen) * 0.05
+                )
     processor = AutoProcessor.from_pretrained(vision_base)
     write_dataset(tmp_path / "train", tmp_path / "images", BUCKET, 3, seed=5)
     channel = load_vision_channel(tmp_path / "train", processor.tokenizer, tmp_path / "images", 128)

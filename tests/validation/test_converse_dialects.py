@@ -12,11 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bedrock_pipeline.formats import FormatError, to_conversation
+from bedrock_pipeline.model_spec import DatasetLimits
 from bedrock_pipeline.registry import CustomizationType, get_model
 
-NOVA2 = get_model("amazon.nova-2-lite-v1:0:256k").limits(CustomizationType.FINE_TUNING)
-NOVA_LITE = get_model("amazon.nova-lite-v1:0:300k").limits(CustomizationType.FINE_TUNING)
-assert NOVA2 is not None and NOVA_LITE is not None
+
+def _fine_tuning(model_id: str) -> DatasetLimits:
+    limits = get_model(model_id).limits(CustomizationType.FINE_TUNING)
+    assert limits is not None, model_id
+    return limits
+
+
+NOVA2 = _fine_tuning("amazon.nova-2-lite-v1:0:256k")
+NOVA_LITE = _fine_tuning("amazon.nova-lite-v1:0:300k")
 V = "bedrock-conversation-2024"
 TOOL = {
     "toolSpec": {

@@ -169,7 +169,9 @@ def test_valid_files_always_pass_and_a_mutated_line_is_pinpointed(
     tmp_path: Path, pairs: list[tuple[str, str]], data: st.DataObject
 ) -> None:
     """Whole files through the streaming validator (container: 1-record minimum, no quotas)."""
-    records = [{"prompt": f"{i}: {p}", "completion": c} for i, (p, c) in enumerate(pairs)]
+    records: list[dict[str, object]] = [
+        {"prompt": f"{i}: {p}", "completion": c} for i, (p, c) in enumerate(pairs)
+    ]
     model = get_model("container/llama3")
     path = tmp_path / "t.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))

@@ -67,13 +67,12 @@ def test_documented_facts() -> None:
     assert haiku.hyperparameter("batchSize") is not None
     llama = get_model("meta.llama3-1-8b-instruct-v1:0:128k")
     assert llama.hyperparameter("learningRateWarmupSteps") is None  # Llama has none
-    assert llama.limits(CustomizationType.FINE_TUNING).formats == (DatasetFormat.PROMPT_COMPLETION,)  # type: ignore[union-attr]
-    assert (
-        get_model("meta.llama3-2-90b-instruct-v1:0:128k")
-        .limits(CustomizationType.FINE_TUNING)
-        .max_tokens_per_record
-        == 10_000
-    )  # type: ignore[union-attr]
+    llama_ft = llama.limits(CustomizationType.FINE_TUNING)
+    assert llama_ft is not None and llama_ft.formats == (DatasetFormat.PROMPT_COMPLETION,)
+    llama_90b = get_model("meta.llama3-2-90b-instruct-v1:0:128k").limits(
+        CustomizationType.FINE_TUNING
+    )
+    assert llama_90b is not None and llama_90b.max_tokens_per_record == 10_000
     premier = get_model("amazon.titan-text-premier-v1:0:32k")
     assert premier.limits(CustomizationType.CONTINUED_PRE_TRAINING) is None
     express = get_model("amazon.titan-text-express-v1:0:8k")

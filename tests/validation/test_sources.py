@@ -32,7 +32,8 @@ class _FlakyBody:
 
 class _FakeS3:
     def __init__(self, data: bytes, fail_at: int | None) -> None:
-        self.data, self.fail_at, self.calls = data, fail_at, []
+        self.data, self.fail_at = data, fail_at
+        self.calls: list[dict[str, Any]] = []
 
     def get_object(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(kwargs)

@@ -1,4 +1,4 @@
-"""What moto 5.2 lacks to run the workflow, added in the tests (listed in README, workflow).
+"""What moto 5.2 lacks to run the workflow, added in the tests (listed in docs/workflow.md).
 
 1. Virtual time: moto's Wait state sleeps for real; here it advances a clock instead, which the
    job driver reads (``lambdas.jobs.clock.now``) and the emulated jobs age by. A 24-hour job runs
@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from botocore.client import BaseClient
 
@@ -146,7 +146,9 @@ class AwsEmulator(BedrockExtensions):
     def _moto(self, service: str) -> Any:
         from moto.backends import get_backend
 
-        return get_backend(service)[ACCOUNT][REGION]  # type: ignore[index]
+        # get_backend is overloaded per literal service name; here the name is a runtime value.
+        by_name = cast(Callable[[str], Any], get_backend)
+        return by_name(service)[ACCOUNT][REGION]
 
     def _new(self, kind: str, name: str, arn: str, request: dict[str, Any]) -> EmulatedJob:
         job = EmulatedJob(

@@ -20,7 +20,7 @@ import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import boto3
 
@@ -259,10 +259,14 @@ class MotoDeployment:
     def deliver_status_change(self, event: dict[str, Any]) -> None:
         """EventBridge for Step Functions status changes: the synthesized rules' patterns decide."""
         from moto.events.models import EventPattern
+        from moto.events.utils import EventMessageType
 
+        message = cast(
+            EventMessageType, event
+        )  # the envelope EventBridge delivers, as moto types it
         for stack, props in self.rules:
             rule = self.resolve(props, stack)
-            if not EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(event):
+            if not EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(message):
                 continue
             for target in rule.get("Targets", []):
                 self.invoke(target["Arn"], json.dumps(event), {})

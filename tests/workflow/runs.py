@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.shards import tiny_llama_files
-from tests.workflow.conftest import Workflow
+from tests.support.workflow import Workflow
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0:200k"
 SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"

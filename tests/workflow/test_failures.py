@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.workflow.conftest import Workflow
+from tests.support.workflow import Workflow
 from tests.workflow.runs import (
     HAIKU,
     WEIGHTS,
@@ -26,7 +26,8 @@ def test_invalid_dataset_fails_before_any_job(workflow: Workflow) -> None:
     result = workflow.run({"runName": "bad-1", "baseModelId": HAIKU, "trainingDataUri": uri})
     assert result.status == "FAILED"
     assert result.error == "DatasetValidationError"
-    assert "validation error" in result.cause and "validation-report.json" in result.cause
+    cause = result.cause or ""
+    assert "validation error" in cause and "validation-report.json" in cause
     assert created(workflow) == []
     (message,) = workflow.notifications()
     assert "bad-1: FAILED" in message and "validation error" in message
@@ -43,7 +44,7 @@ def test_invalid_run_document_names_the_field(workflow: Workflow) -> None:
     )
     assert result.status == "FAILED"
     assert result.error == "RunSpecError"
-    assert result.cause.startswith("teacherModelId: required")
+    assert (result.cause or "").startswith("teacherModelId: required")
     assert created(workflow) == []
 
 
@@ -51,7 +52,7 @@ def test_base_model_outside_the_stage_is_refused(workflow: Workflow) -> None:
     document = bedrock_run(workflow, "model-1", baseModelId="meta.llama3-3-70b-instruct-v1:0:128k")
     result = workflow.run(document)
     assert (result.status, result.error) == ("FAILED", "RunSpecError")
-    assert "not enabled in this stage" in result.cause
+    assert "not enabled in this stage" in (result.cause or "")
 
 
 def test_job_that_fails_surfaces_its_reason(workflow: Workflow) -> None:
@@ -64,7 +65,7 @@ def test_job_that_fails_surfaces_its_reason(workflow: Workflow) -> None:
     result = workflow.run(bedrock_run(workflow, "fails-1"))
     assert result.status == "FAILED"
     assert result.error == "JobFailed"
-    assert "Training data has 3 records longer than the context window" in result.cause
+    assert "Training data has 3 records longer than the context window" in (result.cause or "")
     (event,) = workflow.run_events()
     assert event["detail-type"] == "Customization Run Failed"
     assert "longer than the context window" in event["detail"]["reason"]
@@ -132,6 +133,6 @@ def test_job_running_past_the_timeout_is_stopped(workflow: Workflow) -> None:
     )
     assert result.status == "FAILED"
     assert result.error == "JobTimedOut"
-    assert "604800 s (poll.timeout_s)" in result.cause
+    assert "604800 s (poll.timeout_s)" in (result.cause or "")
     assert workflow.emulator.job("training").stopped
     assert created(workflow) == ["CreateTrainingJob"]

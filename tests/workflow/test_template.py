@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Assembly
+from tests.support.assembly import Assembly
 
 STAGES = ["dev_assembly", "prod_assembly"]
 

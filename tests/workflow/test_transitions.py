@@ -11,7 +11,7 @@ import math
 
 from lambdas.jobs.schedule import PollSchedule
 from stacks.config import load_stage
-from tests.workflow.conftest import Workflow
+from tests.support.workflow import Workflow
 from tests.workflow.runs import bedrock_run
 
 HOUR = 3600

@@ -1,9 +1,9 @@
 """`make audit`: synthesize every stage, run cfn-lint and checkov, write the security report.
 
-    python -m tools.audit [--out cdk.out] [--stage NAME ...] [--no-readme]
+    python -m tools.audit [--out cdk.out] [--stage NAME ...] [--no-docs]
 
 Writes ``<out>/<stage>/`` (one cloud assembly per stage), ``<out>/security-report.md`` and
-``.json``, and refreshes the generated security section of README.md. Exits 1 when the gate
+``.json``, and refreshes the generated part of docs/security.md. Exits 1 when the gate
 fails (the same gate as ``tests/security``), after writing the report.
 """
 
@@ -16,9 +16,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from tools.audit.readme import render_readme, update_readme
 from tools.audit.render import render_markdown
 from tools.audit.report import StageReport, gate_failures, stage_report, to_json
+from tools.audit.security_doc import SECURITY_DOC, render_section, update_section
 from tools.audit.tools import ROOT, run_cfn_lint, run_checkov, versions
 
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "cdk.out")
     parser.add_argument("--stage", action="append", help="default: every stage in config/")
-    parser.add_argument("--no-readme", action="store_true", help="leave README.md as it is")
+    parser.add_argument("--no-docs", action="store_true", help="leave docs/security.md as it is")
     args = parser.parse_args(argv)
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     (args.out / "security-report.md").write_text(render_markdown(reports, tool_versions))
     print(f"wrote {args.out / 'security-report.md'} and .json")
-    if not args.no_readme and update_readme(ROOT / "README.md", render_readme(reports)):
-        print("updated the security section of README.md")
+    if not args.no_docs and update_section(SECURITY_DOC, render_section(reports)):
+        print(f"updated the generated part of {SECURITY_DOC.relative_to(ROOT)}")
     failures = gate_failures(reports)
     for f in failures:
         print(f"GATE {f.stage} {f.kind} {f.where}: {f.what}", file=sys.stderr)

@@ -12,7 +12,7 @@ text when a turn is added (not prefix-stable) are rejected rather than silently 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bedrock_pipeline.formats import Conversation
@@ -57,6 +57,7 @@ class TemplateError(ValueError):
 class Example:
     input_ids: tuple[int, ...]
     labels: tuple[int, ...]  # IGNORE where no loss; the first token is always IGNORE
+    record: int = field(default=0, compare=False)  # index of its record in the channel
 
 
 def ensure_chat_template(tokenizer: Any, model_type: str) -> None:

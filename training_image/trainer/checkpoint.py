@@ -109,6 +109,9 @@ def save(
     what a restart must check after SageMaker's download, not merely that a node finished.
     """
     path = root / f"{_STEP_PREFIX}{state.step:08d}"
+    if _is_local_leader():  # one left by a run that resumed from an older one: its marker and
+        shutil.rmtree(path, ignore_errors=True)  # files must not vouch for a half-written copy
+    dist.barrier()
     path.mkdir(parents=True, exist_ok=True)
     model_sd, optim_sd = get_state_dict(model, optimizer, options=_OPTIONS)
     dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(path))
@@ -192,7 +195,7 @@ def resume(
 def load(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainerState:
     """Collective: restore trainable weights, optimizer state, this rank's RNG and the counters."""
     model_sd, optim_sd = get_state_dict(model, optimizer, options=_OPTIONS)
-    both = {"model": model_sd, "optim": optim_sd}
+    both: dict[str, Any] = {"model": model_sd, "optim": optim_sd}
     dcp.load(both, checkpoint_id=str(path))
     result = set_state_dict(
         model, optimizer, model_state_dict=both["model"], optim_state_dict=both["optim"],

@@ -35,6 +35,10 @@ class ChannelData:
     truncated: int  # chat records cut at maxSequenceLength
     split: int  # pre-training records split into several maxSequenceLength pieces
 
+    def require_examples(self, directory: Path) -> None:
+        if not self.examples:
+            raise DataError(f"{directory}: the channel holds no record with tokens to train on")
+
     @property
     def label_tokens(self) -> int:
         return sum(sum(1 for x in e.labels if x != IGNORE) for e in self.examples)
@@ -72,9 +76,18 @@ def _fit(example: Example, max_len: int, kind: str) -> tuple[list[Example], bool
 
 
 def load_channel(
-    directory: Path, tokenizer: Any, max_len: int, prompt_completion: str = "chat"
+    directory: Path,
+    tokenizer: Any,
+    max_len: int,
+    prompt_completion: str = "chat",
+    share: tuple[int, int] = (0, 1),
 ) -> ChannelData:
-    """Tokenize every record of every JSONL file in the channel. One format per channel."""
+    """Tokenize the records of every JSONL file in the channel. One format per channel.
+
+    `share` (k, n): tokenize only records whose index is k modulo n (the rest are only counted),
+    so n ranks split the work; `merge_shares` puts the n results back together in file order.
+    """
+    shard, shards = share
     examples: list[Example] = []
     fmt: DatasetFormat | None = None
     records = truncated = split = 0
@@ -83,16 +96,34 @@ def load_channel(
             for line, record in iter_jsonl(stream, str(path)):
                 if fmt is None:
                     fmt = _detected(record, str(path), line)
+                records += 1
+                if (records - 1) % shards != shard:
+                    continue
                 conv = _conversation(record, fmt, str(path), line)
                 kind = _kind(fmt, prompt_completion)
                 pieces, cut = _fit(encode(tokenizer, conv, kind), max_len, kind)
-                records += 1
                 truncated += cut and kind != "pretrain"
                 split += cut and kind == "pretrain"
-                examples.extend(p for p in pieces if any(x != IGNORE for x in p.labels))
-    if fmt is None or not examples:
+                kept = [p for p in pieces if any(x != IGNORE for x in p.labels)]
+                examples.extend(Example(p.input_ids, p.labels, records - 1) for p in kept)
+    if fmt is None:
         raise DataError(f"{directory}: the channel holds no record with tokens to train on")
-    return ChannelData(tuple(examples), fmt, records, truncated, split)
+    data = ChannelData(tuple(examples), fmt, records, truncated, split)
+    if shards == 1:
+        data.require_examples(directory)
+    return data
+
+
+def merge_shares(directory: Path, parts: list[ChannelData]) -> ChannelData:
+    """The n shares of one channel as if one process had read it (examples in file order)."""
+    examples = sorted((e for part in parts for e in part.examples), key=lambda e: e.record)
+    first = parts[0]
+    data = ChannelData(
+        tuple(examples), first.fmt, first.records, sum(p.truncated for p in parts),
+        sum(p.split for p in parts),
+    )  # fmt: skip
+    data.require_examples(directory)
+    return data
 
 
 def _detected(record: Any, path: str, line: int) -> DatasetFormat:

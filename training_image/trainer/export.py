@@ -23,6 +23,7 @@ from torch.distributed.tensor import DTensor
 from transformers import GenerationConfig
 
 from training_image.trainer import runtime
+from training_image.trainer.hf import config_of
 from training_image.trainer.lora import LORA_A, LORA_B, LoRALinear, merged_weight
 from training_image.trainer.model import clean_name
 
@@ -132,7 +133,8 @@ def export(
 def _write_configs(
     lm: nn.Module, tokenizer: Any, out: Path, base_dir: Path | None, dtype: torch.dtype
 ) -> None:
-    config = lm.config.__class__.from_dict(lm.config.to_dict())
+    trained = config_of(lm)
+    config = trained.__class__.from_dict(trained.to_dict())
     config.torch_dtype = dtype
     config.use_cache = True  # disabled for training only
     for sub in ("text_config", "vision_config"):  # composite configs (Mllama)

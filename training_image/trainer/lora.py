@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from training_image.trainer.config import ALL_LINEAR
+from training_image.trainer.hf import decoder_of
 
 # Names inside a LoRA-wrapped module; export maps `<path>.base.weight` back to `<path>.weight`.
 BASE, LORA_A, LORA_B = "base", "lora_a", "lora_b"
@@ -77,7 +78,7 @@ def apply_lora(
     Linears whose name contains a part in `skip` stay frozen (Mllama: "cross_attn.").
     """
     lm.requires_grad_(False)
-    decoder = lm.get_decoder()
+    decoder = decoder_of(lm)
     prefix = next(n for n, m in lm.named_modules() if m is decoder)
     wrapped = []
     for name in _targets(decoder, names):

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
+import torch.distributed as dist
+from safetensors import safe_open
 from torch import nn
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
 from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
@@ -25,6 +26,13 @@ from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
 from training_image.trainer import attention
 from training_image.trainer.config import TrainConfig
+from training_image.trainer.hf import (
+    config_of,
+    decoder_layers_of,
+    decoder_of,
+    method_of,
+    output_weight_of,
+)
 from training_image.trainer.lora import LORA_A, LORA_B, LoRALinear, apply_lora
 from training_image.trainer.loss import linear_cross_entropy_sum
 from training_image.trainer.packing import Batch
@@ -48,7 +56,7 @@ class CausalLMWithLoss(nn.Module):
         super().__init__()
         self.lm = lm
         self.backend = backend
-        self.windows = frozenset(layer_windows(lm.config))
+        self.windows = frozenset(layer_windows(config_of(lm)))
         # When gradients are reduced over ranks (step.defer_gradient_sync): "last" micro-batch
         # only, "last-all-reduce" (hybrid: reduce-scatter each, all-reduce on the last), "every".
         self.grad_sync = "every"
@@ -56,19 +64,19 @@ class CausalLMWithLoss(nn.Module):
         # tokens in fp32, kept alive by activation checkpointing) that the packed kernels never
         # read: the decoder gets back whatever mask it was given (None, or the dense document
         # mask of the SDPA path).
-        lm.get_decoder()._update_causal_mask = _given_mask
+        decoder_of(lm)._update_causal_mask = _given_mask
 
     def forward(self, batch: Batch, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Sum of token losses of the batch (fp32 scalar); `batch` must already be on device."""
         masks = attention.attention_kwargs(batch, self.backend, self.windows)
-        hidden = self.lm.get_decoder()(
+        hidden = decoder_of(self.lm)(
             input_ids=batch.input_ids,
             position_ids=batch.position_ids,
             attention_mask=masks.get("doc_dense_mask"),
             use_cache=False,
             **masks,
         ).last_hidden_state
-        weight = self.lm.get_output_embeddings().weight
+        weight = output_weight_of(self.lm)
         return linear_cross_entropy_sum(hidden, weight, batch.labels, positions)
 
 
@@ -112,52 +120,109 @@ def new_lm(
     return lm
 
 
-def read_safetensors(base_dir: Path) -> dict[str, torch.Tensor]:
-    index = base_dir / "model.safetensors.index.json"
-    files = (
-        sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        if index.exists()
-        else [p.name for p in sorted(base_dir.glob("*.safetensors"))]
-    )
-    if not files:
-        raise FileNotFoundError(f"{base_dir}: no *.safetensors weights in the base model channel")
-    state: dict[str, torch.Tensor] = {}
-    for name in files:
-        state.update(load_file(str(base_dir / name)))
-    return state
+class BaseWeights:
+    """Rank 0's view of the base checkpoint: each tensor read (memory-mapped) when asked for.
+
+    `tensors`: an in-memory state dict instead of files (random weights for benchmarks).
+    """
+
+    def __init__(
+        self, base_dir: Path | None = None, tensors: dict[str, torch.Tensor] | None = None
+    ) -> None:
+        self._tensors = tensors or {}
+        self._files: dict[str, Any] = {}
+        self._where: dict[str, str] = {}
+        if base_dir is None:
+            return
+        index = base_dir / "model.safetensors.index.json"
+        files = (
+            sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            if index.exists()
+            else [p.name for p in sorted(base_dir.glob("*.safetensors"))]
+        )
+        if not files:
+            raise FileNotFoundError(
+                f"{base_dir}: no *.safetensors weights in the base model channel"
+            )
+        for name in files:
+            handle = safe_open(str(base_dir / name), framework="pt")
+            self._files[name] = handle
+            self._where.update(dict.fromkeys(handle.keys(), name))
+
+    def names(self) -> set[str]:
+        return set(self._tensors) | set(self._where)
+
+    def get(self, name: str) -> torch.Tensor:
+        if name in self._tensors:
+            return self._tensors[name]
+        return self._files[self._where[name]].get_tensor(name)
 
 
-def internal_state_dict(
-    model: CausalLMWithLoss, hf_state: dict[str, torch.Tensor], seed: int
-) -> dict[str, torch.Tensor]:
-    """Rank 0: the HF checkpoint renamed to the wrapped model, plus freshly initialized adapters."""
-    wrapped = {clean_name(n): m for n, m in model.lm.named_modules() if isinstance(m, LoRALinear)}
-    out: dict[str, torch.Tensor] = {}
-    dtypes = {k: v.dtype for k, v in model.state_dict().items()}
-    names = set(dtypes)
-    gen = torch.Generator().manual_seed(seed)
-    for module_name, module in wrapped.items():
-        a = torch.empty(module.lora_a.weight.shape, dtype=torch.float32)
-        bound = module.lora_a.in_features**-0.5
-        out[f"{LM}.{module_name}.{LORA_A}.weight"] = a.uniform_(-bound, bound, generator=gen)
-        out[f"{LM}.{module_name}.{LORA_B}.weight"] = torch.zeros(module.lora_b.weight.shape)
-    for hf_name, tensor in hf_state.items():
-        owner, _, leaf = hf_name.rpartition(".")
-        name = f"{LM}.{owner}.base.{leaf}" if owner in wrapped else f"{LM}.{hf_name}"
-        out[name] = tensor
+def weight_sources(model: CausalLMWithLoss, names: set[str]) -> dict[str, str]:
+    """Internal parameter name -> HF checkpoint name, or LORA_A / LORA_B for a new adapter."""
+    wrapped = {clean_name(n) for n, m in model.lm.named_modules() if isinstance(m, LoRALinear)}
+    out: dict[str, str] = {}
+    for name in model.state_dict():
+        inner = name.removeprefix(f"{LM}.")
+        owner, _, leaf = inner.rpartition(".")
+        module_name, _, part = owner.rpartition(".")
+        if module_name in wrapped and part in (LORA_A, LORA_B):
+            out[name] = part
+        elif module_name in wrapped and part == "base":
+            out[name] = f"{module_name}.{leaf}"
+        else:
+            out[name] = inner
     tied = f"{LM}.lm_head.weight"
-    if tied in names and tied not in out and getattr(model.lm.config, "tie_word_embeddings", False):
-        out[tied] = out[f"{LM}.model.embed_tokens.weight"]
-    missing = sorted(names - set(out))
+    if tied in out and "lm_head.weight" not in names and config_of(model.lm).tie_word_embeddings:
+        out[tied] = "model.embed_tokens.weight"
+    missing = sorted(n for n, src in out.items() if src not in (LORA_A, LORA_B, *names))
     if missing:
         raise KeyError(f"base checkpoint lacks {len(missing)} weights, e.g. {missing[:3]}")
-    return {k: out[k].to(dtypes[k]) for k in names}
+    return out
+
+
+def load_weights(
+    model: CausalLMWithLoss, weights: BaseWeights | None, seed: int, device: torch.device
+) -> None:
+    """Collective: rank 0 reads the base weights one decoder layer at a time and broadcasts them.
+
+    Rank 0 never holds more than one layer (plus, last, the embeddings, norm and lm_head) in host
+    memory, in the storage dtype: not the whole checkpoint and an fp32 copy of it.
+    """
+    rank0 = dist.get_rank() == 0
+    current = model.state_dict()  # clean names; DTensors report the full shape
+    sources = weight_sources(model, weights.names()) if rank0 and weights else {}
+    layers = decoder_layers_of(model.lm)
+    prefixes = {id(m): clean_name(n) + "." for n, m in model.named_modules()}
+    groups: list[tuple[nn.Module, str]] = [(layer, prefixes[id(layer)]) for layer in layers]
+    groups.append((model, ""))
+    gen = torch.Generator().manual_seed(seed)
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=False)
+    done: set[str] = set()
+    for module, prefix in groups:
+        part: dict[str, torch.Tensor] = {}
+        for name, source in sources.items():
+            if not name.startswith(prefix) or name in done:
+                continue
+            done.add(name)
+            tensor = _initial(current[name].shape, source, weights, gen)
+            part[name.removeprefix(prefix)] = tensor.to(current[name].dtype)
+        set_model_state_dict(module, part, options=options)
+    reset_rope(model, device)
+
+
+def _initial(shape: torch.Size, source: str, weights: Any, gen: torch.Generator) -> torch.Tensor:
+    if source == LORA_B:
+        return torch.zeros(shape)
+    if source == LORA_A:  # uniform(+-1/sqrt(in_features)), as nn.Linear's default init
+        return torch.empty(shape).uniform_(-(shape[1] ** -0.5), shape[1] ** -0.5, generator=gen)
+    return weights.get(source)
 
 
 def reset_rope(module: nn.Module, device: torch.device) -> None:
     for sub in module.modules():
         if hasattr(sub, "rope_init_fn") and hasattr(sub, "inv_freq"):
-            inv_freq, scaling = sub.rope_init_fn(sub.config, device)
+            inv_freq, scaling = method_of(sub, "rope_init_fn")(sub.config, device)
             sub.register_buffer("inv_freq", inv_freq, persistent=False)
             sub.original_inv_freq = inv_freq
             sub.attention_scaling = scaling
@@ -191,7 +256,7 @@ def build(
     if cfg.method == "lora":
         apply_lora(lm, cfg.loraTargetModules, cfg.loraRank, cfg.loraAlpha, cfg.loraDropout)
     model = CausalLMWithLoss(lm, backend)
-    layers = lm.get_decoder().layers
+    layers = decoder_layers_of(lm)
     for i, layer in enumerate(layers):
         if cfg.activationCheckpointing:
             layer = checkpoint_wrapper(layer, preserve_rng_state=cfg.loraDropout > 0)
@@ -212,18 +277,15 @@ def build(
     elif mesh.ndim == 2:
         model.grad_sync = "last-all-reduce"
     model.to_empty(device=device)
-    full: dict[str, Any] = {}
+    weights = None
     if rank == 0:
-        if base_dir is not None:
-            hf_state = read_safetensors(base_dir)
-        else:
-            # Random weights (benchmarks): initialise on the device, it is much faster.
-            hf_state = new_lm(hf_config, storage_dtype(cfg), device).state_dict()
-        full = internal_state_dict(model, hf_state, cfg.seed)
-    set_model_state_dict(
-        model, full, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
-    )
-    reset_rope(model, device)
+        # Random weights (benchmarks): initialised on the device, it is much faster.
+        weights = (
+            BaseWeights(base_dir)
+            if base_dir is not None
+            else BaseWeights(tensors=new_lm(hf_config, storage_dtype(cfg), device).state_dict())
+        )
+    load_weights(model, weights, cfg.seed, device)
     return model
 
 

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cache
 
 import torch
 import torch.distributed as dist
@@ -42,6 +43,14 @@ def mesh(sharding: str) -> DeviceMesh:
             kind, (world // local, local), mesh_dim_names=("replicate", "shard")
         )
     return init_device_mesh(kind, (world,), mesh_dim_names=("shard",))
+
+
+@cache
+def host_group() -> dist.ProcessGroup | None:
+    """A gloo group for Python objects (tokenized data): NCCL would stage them in GPU memory."""
+    if dist.get_backend() == "gloo":
+        return None  # the default group already is one
+    return dist.new_group(backend="gloo")
 
 
 def all_sum(values: Sequence[float]) -> list[float]:

@@ -12,20 +12,22 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch.distributed.fsdp import FSDPModule
 from transformers import AutoTokenizer
 
+from bedrock_pipeline.formats import FormatError
 from bedrock_pipeline.import_check import check_directory
 from bedrock_pipeline.training_contract import metric_line
 from training_image.trainer import checkpoint, runtime, vision
 from training_image.trainer.attention import resolve_backend
-from training_image.trainer.chat import ensure_chat_template
+from training_image.trainer.chat import TemplateError, ensure_chat_template
 from training_image.trainer.checkpoint import TrainerState
 from training_image.trainer.config import TrainConfig, check_batch_layout
-from training_image.trainer.data import ChannelData, load_channel
+from training_image.trainer.data import ChannelData, DataError, load_channel, merge_shares
 from training_image.trainer.export import EXPORT_DTYPE, export
 from training_image.trainer.model import CausalLMWithLoss, build, load_hf_config, trainable
 from training_image.trainer.packing import Rows, Schedule
@@ -48,20 +50,39 @@ class Outcome:
     exported: bool
 
 
+def _channel(directory: Path, tokenizer: object, cfg: TrainConfig) -> ChannelData:
+    """Each rank tokenizes 1/world of the records; the shares are exchanged (gloo, host memory),
+    so no rank spends the time of the whole dataset. A rank's data error fails every rank."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    try:
+        mine: ChannelData | str = load_channel(
+            directory, tokenizer, cfg.maxSequenceLength, cfg.promptCompletionTemplate,
+            share=(rank, world),
+        )  # fmt: skip
+    except (DataError, FormatError, TemplateError) as exc:
+        if world == 1:
+            raise
+        mine = f"{type(exc).__name__}: {exc}"
+    if world == 1:
+        assert not isinstance(mine, str)
+        return merge_shares(directory, [mine])
+    parts: list[Any] = [None] * world
+    dist.all_gather_object(parts, mine, group=runtime.host_group())
+    errors = [p for p in parts if isinstance(p, str)]
+    if errors:
+        raise DataError(errors[0])
+    return merge_shares(directory, parts)
+
+
 def _data(job: Job, tokenizer: object) -> tuple[ChannelData, ChannelData | None]:
     cfg, paths = job.cfg, job.paths
-    train = load_channel(
-        paths.train, tokenizer, cfg.maxSequenceLength, cfg.promptCompletionTemplate
-    )
-    val = None
-    if paths.validation is not None:
-        val = load_channel(
-            paths.validation, tokenizer, cfg.maxSequenceLength, cfg.promptCompletionTemplate
-        )
+    train = _channel(paths.train, tokenizer, cfg)
+    val = _channel(paths.validation, tokenizer, cfg) if paths.validation is not None else None
     runtime.log(
         f"data: {train.records} train records ({train.fmt}), {train.label_tokens} label tokens, "
         f"{train.truncated} truncated, {train.split} split; "
-        f"validation: {val.records if val else 0} records"
+        f"validation: {val.records if val else 0} records; tokenized on "
+        f"{dist.get_world_size()} ranks"
     )
     return train, val
 
@@ -147,7 +168,9 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
         for group in optimizer.param_groups:
             group["lr"] = lr
         batches = [rows.batch(ix, pad_id, cfg.packing) for ix in plan.rows_for(state.step, rank)]
-        stats = train_step(model, optimizer, params, batches, device, cfg.maxGradNorm)
+        # The vision model and batch have the text ones' interface (forward(batch, positions),
+        # labels, label_tokens, real_tokens, to(device)).
+        stats = train_step(model, optimizer, params, batches, device, cfg.maxGradNorm)  # type: ignore[arg-type]
         state.step += 1
         train_loss = stats.loss
         record = {"step": state.step, "train_loss": train_loss, "lr": lr}

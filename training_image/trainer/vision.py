@@ -23,7 +23,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
-from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 from transformers import AutoConfig, AutoProcessor, MllamaForConditionalGeneration, PretrainedConfig
@@ -33,12 +32,7 @@ from training_image.trainer import runtime
 from training_image.trainer.config import TrainConfig
 from training_image.trainer.lora import apply_lora
 from training_image.trainer.loss import linear_cross_entropy_sum
-from training_image.trainer.model import (
-    internal_state_dict,
-    read_safetensors,
-    reset_rope,
-    storage_dtype,
-)
+from training_image.trainer.model import BaseWeights, load_weights, storage_dtype
 from training_image.trainer.vision_batch import VisionBatch, VisionRows
 from training_image.trainer.vision_data import VisionChannel, load_vision_channel
 
@@ -97,7 +91,9 @@ def data(
 class MllamaWithLoss(nn.Module):
     """MllamaForConditionalGeneration plus the loss; one module so FSDP's root covers lm_head."""
 
-    def __init__(self, lm: nn.Module) -> None:
+    lm: Any  # MllamaForConditionalGeneration (transformers' attributes are untyped)
+
+    def __init__(self, lm: Any) -> None:
         super().__init__()
         self.lm = lm
         self.vision_trainable = any(p.requires_grad for p in lm.vision_model.parameters())
@@ -164,7 +160,7 @@ def build(
     device: torch.device,
 ) -> MllamaWithLoss:
     """The sharded training model on every rank. base_dir None = random weights (benchmarks)."""
-    lm = new_mllama(hf_config, storage_dtype(cfg), "meta")
+    lm: Any = new_mllama(hf_config, storage_dtype(cfg), "meta")
     prepare(lm, cfg)
     model = MllamaWithLoss(lm)
     mp = MixedPrecisionPolicy(
@@ -184,17 +180,15 @@ def build(
     if cfg.compile:
         runtime.log("compile: not applied to Mllama's layers; they run eagerly")
     model.to_empty(device=device)
-    full: dict[str, Any] = {}
+    weights = None
     if torch.distributed.get_rank() == 0:
-        if base_dir is not None:
-            hf_state = read_safetensors(base_dir)
-        else:
-            hf_state = new_mllama(hf_config, storage_dtype(cfg), device).state_dict()
-        full = internal_state_dict(model, hf_state, cfg.seed)  # type: ignore[arg-type]
-    set_model_state_dict(
-        model, full, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
-    )
-    reset_rope(model, device)
+        weights = (
+            BaseWeights(base_dir)
+            if base_dir is not None
+            else BaseWeights(tensors=new_mllama(hf_config, storage_dtype(cfg), device).state_dict())
+        )
+    # Decoder layers one at a time, then the root's rest (vision tower, projector, embeddings).
+    load_weights(model, weights, cfg.seed, device)  # type: ignore[arg-type]
     return model
 
 

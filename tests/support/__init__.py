@@ -1,0 +1,1 @@
+"""Test helpers shared across test modules: import them from here, never from a conftest."""
