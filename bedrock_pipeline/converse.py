@@ -41,11 +41,11 @@ from bedrock_pipeline.format_base import (
     _text,
     _tname,
 )
+from bedrock_pipeline.patterns import S3_OBJECT_URI
 
 IMAGE_FORMATS: frozenset[str] = frozenset({"png", "jpeg", "gif", "webp"})
 MEDIA_KINDS = ("image", "video", "document")
-# S3 bucket naming rules (3-63 chars, lowercase, digits, dots, hyphens) + a non-empty key.
-_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S.*$")
+_S3_URI = re.compile(S3_OBJECT_URI)
 # Nova: after s3:// only letters, digits, '_', '-', '/' and '.' (Python's \w, so letters of
 # any script), as AWS's Nova dataset validator checks (is_valid_path).
 _NOVA_PATH = re.compile(r"^[\w\-/.]+$")

@@ -26,14 +26,12 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from bedrock_pipeline.model_spec import CustomizationType, Trainer
+from bedrock_pipeline.patterns import MODEL_ID, MODEL_NAME, RUN_NAME, S3_URI
 from bedrock_pipeline.promotion import DecisionMetric
 
-S3_URI = r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?$"
 # Step Functions execution names: 1-80 characters; CloudWatch Logs (logging ALL) only accepts
 # these characters. A run name is one of them already, or gets a digest suffix (_slug).
-RUN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
 EXECUTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-MODEL_ID = r"^[A-Za-z0-9][A-Za-z0-9.:/_+-]{0,2047}$"
 TAG_KEY = r"^[A-Za-z0-9 _.:/=+@-]{1,128}$"
 # SageMaker instance types of the training container (ml.g5.2xlarge, ml.p4d.24xlarge, ...).
 INSTANCE_TYPE = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
@@ -106,8 +104,8 @@ class ProvisionedThroughput(_Doc):
     delete_after_evaluation: bool = True
 
 
-class ComparisonModel(_Doc):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+class EvaluatedModel(_Doc):
+    name: Annotated[str, Field(pattern=MODEL_NAME)]
     model_id: Annotated[str, Field(pattern=MODEL_ID)]
     api: Literal["auto", "converse", "invoke"] = "converse"
 
@@ -123,7 +121,7 @@ class Evaluation(_Doc):
     configuration keys: the workflow merges this object with the run's model ids unchanged."""
 
     test_data_uri: Annotated[str, Field(pattern=S3_URI)]
-    comparison_models: Annotated[tuple[ComparisonModel, ...], Field(max_length=4)] = ()
+    comparison_models: Annotated[tuple[EvaluatedModel, ...], Field(max_length=4)] = ()
     few_shot_count: Annotated[int, Field(ge=0, le=20)] = 0
     few_shot_uri: Annotated[str | None, Field(pattern=S3_URI)] = None
     inference: Inference = Inference()

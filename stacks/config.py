@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from bedrock_pipeline.model_spec import did_you_mean
+from bedrock_pipeline.poll_schedule import PollSchedule
 from bedrock_pipeline.promotion import DecisionMetric
 from bedrock_pipeline.registry import (
     CUSTOMIZATION_REGIONS,
@@ -71,26 +72,6 @@ class StageConfigError(ValueError):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PollSchedule(_Frozen):
-    """Wait-loop schedule for long jobs (lambdas/jobs/schedule.py): each wait is ``growth`` times
-    the job's age so far, from ``initial_s`` up to ``max_s``. Polls grow with the logarithm of the
-    duration; a finished job is noticed at most ``growth`` x its age (or ``max_s``) late."""
-
-    initial_s: int = Field(60, ge=0, le=3600)
-    growth: float = Field(0.25, gt=0, le=1)
-    max_s: int = Field(1800, ge=0, le=86400)
-    # Step Functions STANDARD executions may run up to one year; a job has at most this long.
-    timeout_s: int = Field(7 * 86400, ge=60, le=30 * 86400)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> PollSchedule:
-        if self.max_s < self.initial_s:
-            raise ValueError(
-                f"poll.max_s ({self.max_s}) must be >= poll.initial_s ({self.initial_s})"
-            )
-        return self
 
 
 class ApiConfig(_Frozen):

@@ -14,7 +14,12 @@ from stacks.constructs.encryption import ProjectKeys
 from stacks.constructs.network import PrivateNetwork
 from stacks.constructs.secure_defaults import bootstrap_deployment_roles
 from stacks.constructs.storage import ProjectBuckets
-from stacks.nag import acknowledge_data_stack
+from stacks.nag import (
+    REPLICATION_REASON,
+    acknowledge,
+    acknowledge_compliance,
+    acknowledge_inline_policies,
+)
 
 
 def removal_policy(config: StageConfig) -> RemovalPolicy:
@@ -63,4 +68,18 @@ class DataStack(Stack):
         self.buckets.require_vpc_endpoint(
             vpc_endpoint_id=self.network.s3_endpoint.vpc_endpoint_id, exempt_principals=exempt
         )
-        acknowledge_data_stack(self)
+        acknowledge_findings(self)
+
+
+def acknowledge_findings(stack: DataStack) -> None:
+    """The data stack's findings that are by design, each with its reason."""
+    for bucket in stack.buckets.all_buckets:
+        acknowledge_compliance(bucket, "S3BucketReplicationEnabled", REPLICATION_REASON)
+    for bucket in stack.buckets.data_buckets:
+        acknowledge(
+            bucket,
+            "Annotation::@aws-cdk/aws-s3:accessLogsPolicyNotAdded",
+            "The log bucket is referenced by name on purpose (see ProjectBuckets); its policy has "
+            "the S3ServerAccessLogDelivery statement bound to this account and these buckets.",
+        )
+    acknowledge_inline_policies([stack.network.node.find_child("FlowLogRole")])

@@ -4,6 +4,8 @@ test session and every template test reads the same cloud assembly."""
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,6 +18,23 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(autouse=True)
+def fresh_function_environments() -> Iterator[None]:
+    """Handlers parse their environment once per execution environment (a cached
+    ``_environment``); a test that sets variables sees them, and leaves no parse behind."""
+
+    def clear() -> None:
+        for name, module in list(sys.modules.items()):
+            if name.startswith("lambdas.") and name.endswith(".handler"):
+                cached = getattr(module, "_environment", None)
+                if cached is not None:
+                    cached.cache_clear()
+
+    clear()
+    yield
+    clear()
 
 
 @pytest.fixture(scope="session")

@@ -36,45 +36,50 @@ Contract for the state machine (one Lambda, three actions; ``config`` is the sam
    On ``not-promoted`` the workflow deletes the provisioned throughput and ends.
 
 Invalid input raises pydantic ``ValidationError`` (the field and what is allowed). Environment:
-``ARTIFACTS_BUCKET``. Permissions: s3:GetObject on the test (and few-shot) objects,
-s3:GetObject/PutObject/ListBucket on the run prefix, bedrock:InvokeModel on every model (Converse
-uses the same action).
+``EvaluateEnvironment`` (``contract.EvaluateEnv``). Permissions: s3:GetObject on the test (and
+few-shot) objects, s3:GetObject/PutObject/ListBucket on the run prefix, bedrock:InvokeModel on
+every model (Converse uses the same action).
 """
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Any
 
-import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
+from lambdas.common.clients import client, model_runtime
+from lambdas.common.environment import FunctionEnvironment, parse_environment
+from lambdas.common.observability import instrument, logger, metrics
 from lambdas.evaluate import steps
 from lambdas.evaluate.config import EvaluateEvent, PlanEvent, RunBatchEvent
 from lambdas.evaluate.invoke import Invoker
 
-logger = Logger(service="evaluate")
+
+class EvaluateEnvironment(FunctionEnvironment):
+    ARTIFACTS_BUCKET: str  # where plans, answers and reports go (runs/<run>/evaluation/)
+
+
+@cache
+def _environment() -> EvaluateEnvironment:
+    return parse_environment(EvaluateEnvironment)
 
 
 @cache
 def _s3() -> Any:
-    return boto3.client("s3")
+    return client("s3")  # botocore's own retries: plain reads and writes
 
 
 @cache
 def _runtime(timeout_s: float) -> Any:
-    # Our own retry (bedrock_pipeline.aws.retry) owns backoff; botocore's would multiply attempts.
-    config = Config(read_timeout=timeout_s, connect_timeout=10, retries={"max_attempts": 1})
-    return boto3.client("bedrock-runtime", config=config)
+    return client("bedrock-runtime", model_runtime(timeout_s))
 
 
-@logger.inject_lambda_context(log_event=False)
+@instrument
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed = EvaluateEvent.model_validate({"event": event}).event
-    bucket = os.environ["ARTIFACTS_BUCKET"]
+    bucket = _environment().ARTIFACTS_BUCKET
     config = parsed.config
     logger.append_keys(run_id=config.run_id, action=parsed.action)
     if isinstance(parsed, PlanEvent):
@@ -93,8 +98,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     else:
         result = steps.report(config, s3=_s3(), bucket=bucket)
+    _add_metrics(result)
     logger.info(
         "evaluation step done",
         extra={"result": {k: v for k, v in result.items() if k != "batches"}},
     )
     return result
+
+
+def _add_metrics(result: dict[str, Any]) -> None:
+    """EvaluationRecords (plan), EvaluationErrors (run_batch), EvaluationPromoted or
+    EvaluationNotPromoted (report)."""
+    if "batches" in result:
+        metrics.add_metric(name="EvaluationRecords", unit=MetricUnit.Count, value=result["records"])
+    elif "decision" in result:
+        promoted = result["decision"] == "promoted"
+        name = "EvaluationPromoted" if promoted else "EvaluationNotPromoted"
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    else:
+        metrics.add_metric(name="EvaluationErrors", unit=MetricUnit.Count, value=result["errors"])

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from bedrock_pipeline.aws.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, error_code
 from bedrock_pipeline.formats import Turn
-from lambdas.evaluate.config import Inference, ModelSpec
+from lambdas.evaluate.config import EvaluatedModel, Inference
 
 # A model Converse cannot serve answers ValidationException "This action doesn't support the
 # model that you provided"; anything else keeps its own error.
@@ -148,7 +148,7 @@ class Invoker:
         self._invoke_only: set[str] = set()
         self._lock = threading.Lock()
 
-    def answer(self, spec: ModelSpec, prompt: Prompt) -> Answer:
+    def answer(self, spec: EvaluatedModel, prompt: Prompt) -> Answer:
         """Never raises for a per-record failure: the error is part of the Answer."""
         deadline = self.clock() + self.timeout_s
         try:
@@ -161,7 +161,7 @@ class Invoker:
         except Exception as exc:  # a malformed response must not sink the batch
             return Answer(None, error_code=type(exc).__name__, error_message=str(exc))
 
-    def _answer(self, spec: ModelSpec, prompt: Prompt, deadline: float) -> Answer:
+    def _answer(self, spec: EvaluatedModel, prompt: Prompt, deadline: float) -> Answer:
         use_invoke = spec.api == "invoke" or spec.name in self._invoke_only
         if not use_invoke:
             try:
@@ -194,12 +194,12 @@ class Invoker:
         response = call_with_retry(attempt, backoff=self.backoff, sleep=bounded_sleep, **kwargs)
         return response, (self.clock() - started[0]) * 1000
 
-    def _converse(self, spec: ModelSpec, prompt: Prompt, deadline: float) -> Answer:
+    def _converse(self, spec: EvaluatedModel, prompt: Prompt, deadline: float) -> Answer:
         request = converse_request(spec.model_id, prompt, self.inference)
         response, elapsed_ms = self._retrying(self.runtime.converse, deadline, **request)
         return parse_converse(response, elapsed_ms)
 
-    def _invoke(self, spec: ModelSpec, prompt: Prompt, deadline: float) -> Answer:
+    def _invoke(self, spec: EvaluatedModel, prompt: Prompt, deadline: float) -> Answer:
         request = invoke_request(spec.model_id, prompt, self.inference)
         response, elapsed_ms = self._retrying(self.runtime.invoke_model, deadline, **request)
         return parse_invoke(response["body"].read(), elapsed_ms)

@@ -12,7 +12,7 @@ from bedrock_pipeline.metrics import Prediction
 from bedrock_pipeline.promotion import decide
 from bedrock_pipeline.report import build_report, render_files
 from lambdas.evaluate import store
-from lambdas.evaluate.config import Batch, EvaluationConfig, ModelSpec
+from lambdas.evaluate.config import Batch, EvaluatedModel, EvaluationConfig
 from lambdas.evaluate.invoke import Answer, Invoker, build_prompt
 
 # Errors that no record can cure: the model id is wrong or the role may not call it. The batch
@@ -45,7 +45,7 @@ def plan(config: EvaluationConfig, s3: Any, bucket: str) -> dict[str, Any]:
     }
 
 
-def result_row(record: EvalRecord, spec: ModelSpec, answer: Answer) -> dict[str, Any]:
+def result_row(record: EvalRecord, spec: EvaluatedModel, answer: Answer) -> dict[str, Any]:
     error = (
         None
         if answer.error_code is None
@@ -120,7 +120,7 @@ def run_batch(
             store.write_results(s3, bucket, keys[name], results[name])
         dirty.clear()
 
-    def ask(record: EvalRecord, spec: ModelSpec) -> Answer:
+    def ask(record: EvalRecord, spec: EvaluatedModel) -> Answer:
         if record.conversation.has_images:
             return Answer(
                 None,
@@ -132,7 +132,7 @@ def run_batch(
 
     since_flush = 0
     with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
-        in_flight: dict[Future[Answer], tuple[EvalRecord, ModelSpec]] = {}
+        in_flight: dict[Future[Answer], tuple[EvalRecord, EvaluatedModel]] = {}
         while True:
             while not exhausted and fatal is None and len(in_flight) < config.concurrency:
                 if time_left_ms is not None and time_left_ms() < margin_ms:

@@ -1,4 +1,4 @@
-"""The job driver's deployment settings, read once from the Lambda environment.
+"""The job driver's environment (``contract.JobsEnv``), read once from the Lambda environment.
 
 The stack writes every value (roles, keys, network, buckets, image, poll schedule); tests
 build the model directly.
@@ -6,29 +6,18 @@ build the model directly.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import Field, model_validator
 
+from bedrock_pipeline.patterns import STAGE_PREFIX
+from bedrock_pipeline.poll_schedule import PollSchedule
 from bedrock_pipeline.promotion import DecisionMetric
-from lambdas.jobs.schedule import PollSchedule
+from lambdas.common.environment import CommaList, FunctionEnvironment, Ids, parse_environment
 
 
-def _split(value: object) -> object:
-    if isinstance(value, str):
-        return tuple(part for part in value.split(",") if part)
-    return value
-
-
-Ids = Annotated[tuple[str, ...], BeforeValidator(_split), Field(min_length=1)]
-
-
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    STAGE_PREFIX: str = Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")
+class Settings(FunctionEnvironment):
+    STAGE_PREFIX: str = Field(pattern=STAGE_PREFIX)
     BEDROCK_CUSTOMIZATION_ROLE_ARN: str
     BEDROCK_IMPORT_ROLE_ARN: str
     SAGEMAKER_ROLE_ARN: str
@@ -37,19 +26,28 @@ class Settings(BaseModel):
     MODEL_KEY_ARN: str
     ARTIFACTS_BUCKET: str
     TRAINING_IMAGE_URI: str
-    POLL_INITIAL_S: int = Field(ge=0)
-    POLL_MAX_S: int = Field(ge=0)
-    POLL_TIMEOUT_S: int = Field(ge=1)
-    POLL_GROWTH: float = Field(1.0, gt=0, le=1)
+    # The stage's PollSchedule, field by field (seconds; growth a fraction of the job's age).
+    POLL_INITIAL_S: int
+    POLL_MAX_S: int
+    POLL_TIMEOUT_S: int
+    POLL_GROWTH: float = PollSchedule.model_fields["growth"].default
     MIN_F1_GAIN: float = Field(ge=0, le=1)
     DECISION_METRIC: DecisionMetric = "answerScore"
     # The stage's allowed_base_models (empty: any model the registry knows).
-    ALLOWED_BASE_MODELS: Annotated[tuple[str, ...], BeforeValidator(_split)] = ()
+    ALLOWED_BASE_MODELS: CommaList = ()
+
+    @model_validator(mode="after")
+    def _schedule(self) -> Settings:
+        self.schedule  # noqa: B018 -- PollSchedule checks the bounds and their order
+        return self
 
     @property
     def schedule(self) -> PollSchedule:
         return PollSchedule(
-            self.POLL_INITIAL_S, self.POLL_MAX_S, self.POLL_TIMEOUT_S, self.POLL_GROWTH
+            initial_s=self.POLL_INITIAL_S,
+            max_s=self.POLL_MAX_S,
+            timeout_s=self.POLL_TIMEOUT_S,
+            growth=self.POLL_GROWTH,
         )
 
     @property
@@ -65,4 +63,4 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        return cls.model_validate(dict(os.environ if env is None else env))
+        return parse_environment(cls, env)

@@ -2,13 +2,12 @@
 
 Each action is a pure function over a mapping of boto3 clients (``bedrock``, ``sagemaker``,
 ``s3``) and the deployment settings; ``handler.py`` only dispatches. The state machine passes
-the run state and stores what an action returns (the construct in
-``stacks/constructs/job_loop.py`` says where).
+the run state (``bedrock_pipeline.run_state``) and stores what an action returns at the path
+``contract.StatePath`` names.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,15 @@ from botocore.exceptions import ClientError
 from bedrock_pipeline.aws.import_check import check_s3_prefix
 from bedrock_pipeline.aws.retry import call_with_retry, error_code, is_retryable
 from bedrock_pipeline.run_spec import RunSpecError, inference_model_id, names_for, parse_run_spec
+from bedrock_pipeline.run_state import (
+    ExecutionContext,
+    ExecutionStatusChange,
+    JobRecord,
+    PreparedRun,
+    RunFlags,
+    RunNames,
+    StepRequests,
+)
 from bedrock_pipeline.training_contract import GPUS_PER_INSTANCE, world_size
 from lambdas.jobs import clock, requests
 from lambdas.jobs.errors import (
@@ -80,22 +88,20 @@ def prepare(document: Any, context: Mapping[str, Any], settings: Settings) -> di
             "minF1Gain": settings.MIN_F1_GAIN,
         }
     throughput = spec.provisioned_throughput
-    return {
-        "run": run,
-        "context": {
-            "executionName": context.get("executionName"),
-            "startTime": context.get("startTime"),
-        },
-        "names": names_for(spec.run_name, settings.STAGE_PREFIX),
-        "flags": {
-            "validate": spec.trainer != "import",
-            "throughput": throughput is not None,
-            "evaluation": spec.evaluation is not None,
-            "releaseAfterEvaluation": bool(throughput and throughput.delete_after_evaluation),
-        },
-        "requests": {"validate": validate, "evaluation": evaluation},
-        "jobs": {},
-    }
+    return PreparedRun(
+        run=run,
+        context=ExecutionContext(
+            execution_name=context.get("executionName"), start_time=context.get("startTime")
+        ),
+        names=RunNames.model_validate(names_for(spec.run_name, settings.STAGE_PREFIX)),
+        flags=RunFlags(
+            validate_=spec.trainer != "import",
+            throughput=throughput is not None,
+            evaluation=spec.evaluation is not None,
+            release_after_evaluation=bool(throughput and throughput.delete_after_evaluation),
+        ),
+        requests=StepRequests(validate_=validate, evaluation=evaluation),
+    ).dump()
 
 
 def _identifier(kind: JobKind, state: Mapping[str, Any]) -> str:
@@ -148,18 +154,18 @@ def start(
         )
     now = clock.now()
     began = described.created_at if described.created_at is not None else now
-    return {
-        "kind": kind.name,
-        "name": name,
-        "id": identifier,
-        "adopted": adopted,
-        "startedAt": began,
-        "status": described.status,
-        "done": False,
-        "polls": 0,
-        "waitSeconds": settings.schedule.next_wait(now - began),
-        "outputs": described.outputs,
-    }
+    return JobRecord(
+        kind=kind.name,
+        name=name,
+        id=identifier,
+        adopted=adopted,
+        started_at=began,
+        status=described.status,
+        done=False,
+        polls=0,
+        wait_seconds=settings.schedule.next_wait(now - began),
+        outputs=described.outputs,
+    ).dump()
 
 
 def poll(
@@ -167,31 +173,33 @@ def poll(
 ) -> dict[str, Any]:
     """Look at the job once: done, wait again (how long), or raise why the run cannot go on."""
     kind = KINDS[kind_name]
-    record = dict(state["jobs"][kind.name])
-    described = kind.describe_job(clients[kind.service], record["id"])
-    elapsed = clock.now() - float(record["startedAt"])
-    record.update(status=described.status, polls=int(record["polls"]) + 1, elapsed=int(elapsed))
+    record = JobRecord.model_validate(state["jobs"][kind.name])
+    described = kind.describe_job(clients[kind.service], record.id)
+    elapsed = clock.now() - record.started_at
+    record = record.model_copy(
+        update={"status": described.status, "polls": record.polls + 1, "elapsed": int(elapsed)}
+    )
     if described.phase == Phase.FAILED:
         raise JobFailed(
-            f"{kind.label} {record['name']} failed: {described.message or 'no reason given'}"
+            f"{kind.label} {record.name} failed: {described.message or 'no reason given'}"
         )
     if described.phase == Phase.STOPPED:
         raise JobStopped(
-            f"{kind.label} {record['name']} was stopped outside the workflow ({described.status})"
+            f"{kind.label} {record.name} was stopped outside the workflow ({described.status})"
         )
     if described.phase == Phase.SUCCEEDED:
         outputs = dict(described.outputs)
         if kind.name == "training":
             outputs["modelUri"] = requests.trained_model_uri(state, settings)
-        record.update(done=True, waitSeconds=0, outputs=outputs)
-        return record
+        return record.model_copy(
+            update={"done": True, "wait_seconds": 0, "outputs": outputs}
+        ).dump()
     if settings.schedule.timed_out(elapsed):
         raise JobTimedOut(
-            f"{kind.label} {record['name']} is still {described.status} after {int(elapsed)} s; "
+            f"{kind.label} {record.name} is still {described.status} after {int(elapsed)} s; "
             f"the stage allows {settings.schedule.timeout_s} s (poll.timeout_s)"
         )
-    record["waitSeconds"] = settings.schedule.next_wait(elapsed)
-    return record
+    return record.model_copy(update={"wait_seconds": settings.schedule.next_wait(elapsed)}).dump()
 
 
 def release(state: Mapping[str, Any], clients: Mapping[str, Any]) -> dict[str, Any]:
@@ -211,16 +219,9 @@ def release(state: Mapping[str, Any], clients: Mapping[str, Any]) -> dict[str, A
 
 def _cleanup_source(event: Mapping[str, Any]) -> tuple[dict[str, Any], float | None]:
     """(run document, execution start) from the state machine's Catch or an EventBridge event."""
-    detail = event.get("detail")
-    if isinstance(detail, Mapping):  # Step Functions Execution Status Change
-        try:
-            document = json.loads(detail.get("input") or "{}")
-        except ValueError:
-            document = {}
-        start_ms = detail.get("startDate")
-        return (document if isinstance(document, dict) else {}), (
-            start_ms / 1000 if start_ms else None
-        )
+    change = ExecutionStatusChange.from_event(event)
+    if change is not None:
+        return change.document, change.start_time
     state = event.get("state") or {}
     document = state.get("run", state) if isinstance(state, Mapping) else {}
     return dict(document), _epoch(event.get("executionStartTime"))

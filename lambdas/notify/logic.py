@@ -12,13 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from bedrock_pipeline.aws.retry import call_with_retry
+from bedrock_pipeline.contract import Outcome
+from bedrock_pipeline.run_state import ExecutionStatusChange
 
 SOURCE = "bedrock-customization-pipeline"
 # outcome -> EventBridge detail-type (rules match on these; keep them stable).
 DETAIL_TYPES: dict[str, str] = {
-    "SUCCEEDED": "Customization Run Succeeded",
-    "NOT_PROMOTED": "Customization Run Not Promoted",
-    "FAILED": "Customization Run Failed",
+    Outcome.SUCCEEDED: "Customization Run Succeeded",
+    Outcome.NOT_PROMOTED: "Customization Run Not Promoted",
+    Outcome.FAILED: "Customization Run Failed",
     "ABORTED": "Customization Run Aborted",
     "TIMED_OUT": "Customization Run Timed Out",
 }
@@ -76,21 +78,15 @@ def _outputs(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def summarize(event: Mapping[str, Any]) -> dict[str, Any]:
-    detail = event.get("detail")
-    if isinstance(detail, Mapping):  # Step Functions Execution Status Change (rule target)
-        try:
-            document = json.loads(detail.get("input") or "{}")
-        except ValueError:
-            document = {}
-        status = str(detail.get("status") or "ABORTED")
+    change = ExecutionStatusChange.from_event(event)
+    if change is not None:  # the rule for executions that ended outside the workflow's Catch
+        status = change.status or "ABORTED"
         return {
-            "runName": (document or {}).get("runName") or detail.get("name"),
-            "outcome": status if status in DETAIL_TYPES else "FAILED",
-            "executionArn": detail.get("executionArn"),
-            "error": detail.get("error") or status,
-            "reason": str(
-                detail.get("cause") or f"the execution was {status.lower().replace('_', ' ')}"
-            ),
+            "runName": change.document.get("runName") or change.name,
+            "outcome": status if status in DETAIL_TYPES else Outcome.FAILED.value,
+            "executionArn": change.execution_arn,
+            "error": change.error or status,
+            "reason": change.cause or f"the execution was {status.lower().replace('_', ' ')}",
             "outputs": {},
         }
     outcome = str(event["outcome"])
@@ -104,11 +100,11 @@ def summarize(event: Mapping[str, Any]) -> dict[str, Any]:
         "executionArn": event.get("executionArn"),
         "outputs": _outputs(state),
     }
-    if outcome == "FAILED":
+    if outcome == Outcome.FAILED:
         summary["error"], summary["reason"] = reason_of(state.get("error"))
         if state.get("cleanup"):
             summary["cleanup"] = state["cleanup"]
-    elif outcome == "NOT_PROMOTED":
+    elif outcome == Outcome.NOT_PROMOTED:
         summary["reason"] = summary["outputs"].get("evaluation", {}).get("reason")
     return summary
 

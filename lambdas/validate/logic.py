@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bedrock_pipeline.aws.retry import call_with_retry
 from bedrock_pipeline.aws.s3 import S3Object, log_objects
 from bedrock_pipeline.model_spec import CustomizationType, Trainer
+from bedrock_pipeline.patterns import RUN_NAME
 from bedrock_pipeline.registry import UnknownModelError, get_model
 from bedrock_pipeline.validation import validate_dataset, validate_invocation_log_run
 from bedrock_pipeline.validation_report import Report
@@ -33,7 +34,7 @@ class ValidateEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    run_name: str = Field(alias="runName", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+    run_name: str = Field(alias="runName", pattern=RUN_NAME)
     base_model_id: str = Field(alias="baseModelId", min_length=1)
     customization_type: CustomizationType = Field(alias="customizationType")
     trainer: Trainer

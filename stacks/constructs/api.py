@@ -23,7 +23,14 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from bedrock_pipeline.contract import OUTPUT_API_KEY_ID, OUTPUT_API_URL, STAGE_NAME, Route
+from bedrock_pipeline.contract import (
+    OUTPUT_API_KEY_ID,
+    OUTPUT_API_URL,
+    STAGE_NAME,
+    ApiEnv,
+    Route,
+    Service,
+)
 from bedrock_pipeline.run_spec import api_gateway_schema
 from stacks.config import StageConfig
 from stacks.constructs.api_firewall import ApiFirewall
@@ -31,10 +38,17 @@ from stacks.constructs.api_formats import ACCESS_LOG_FORMAT, GATEWAY_ERRORS
 from stacks.constructs.function import PipelineFunction
 from stacks.constructs.network import PrivateNetwork
 from stacks.constructs.secure_defaults import encrypted_log_group
-from stacks.nag import acknowledge_api
+from stacks.nag import acknowledge, acknowledge_compliance, acknowledge_wildcard_resources
 
 
 class TriggerApi(Construct):
+    """The IAM-authorized REST API and its handler function (``lambdas.api``).
+
+    ``config``: the stage (``api``: endpoint type, throttle rate in requests per second and
+    burst, daily quota per key, allowed accounts, WAF); ``state_machine``: the workflow the API
+    starts, reads and stops; ``layer``, ``network``, ``key``, ``log_retention`` and
+    ``removal_policy`` as for every ``PipelineFunction`` (also the access and execution logs')."""
+
     def __init__(
         self,
         scope: Construct,
@@ -62,13 +76,13 @@ class TriggerApi(Construct):
             log_retention=log_retention,
             reserved_concurrency=config.lambda_reserved_concurrency,
             environment={
-                "STATE_MACHINE_ARN": state_machine.state_machine_arn,
-                "ALLOWED_BASE_MODELS": ",".join(config.allowed_base_models),
+                ApiEnv.STATE_MACHINE_ARN: state_machine.state_machine_arn,
+                ApiEnv.ALLOWED_BASE_MODELS: ",".join(config.allowed_base_models),
             },
             # API Gateway waits 29 s for an integration; the Lambda must answer before that.
             timeout=Duration.seconds(28),
             memory_size=256,
-            service_name="trigger-api",
+            service_name=Service.API,
             removal_policy=removal_policy,
         )
         self._grant_runs(state_machine, key)
@@ -171,7 +185,7 @@ class TriggerApi(Construct):
             )
         url = CfnOutput(self, "Url", value=self.api.url, description="Trigger API base URL")
         url.override_logical_id(OUTPUT_API_URL)
-        acknowledge_api(self, waf=self.web_acl is not None)
+        acknowledge_findings(self, waf=self.web_acl is not None)
 
     def _logging_role(self) -> None:
         """The account-wide role API Gateway writes execution logs with: a regional singleton
@@ -352,3 +366,65 @@ def _machine_name(machine: sfn.IStateMachine) -> str:
     if not name:
         raise ValueError(f"cannot tell the name of state machine {machine.node.path}")
     return str(name)
+
+
+def acknowledge_findings(api: TriggerApi, *, waf: bool) -> None:
+    """The trigger API's findings (stacks/constructs/api.py)."""
+    for method in api.api.methods:
+        acknowledge(
+            method,
+            "AwsSolutions-COG4",
+            "Every method requires AWS_IAM (SigV4) authorization: the callers are applications "
+            "and pipelines holding IAM roles, not end users with a Cognito user pool; the "
+            "resource policy limits them to the stage's allowed accounts.",
+        )
+    acknowledge_compliance(
+        api.stage,
+        "APIGWCacheEnabledAndEncrypted",
+        "No response caching: every answer is the live state of a run (status, current step), "
+        "a cached answer would report a finished run as running; nothing is cached, so nothing "
+        "needs encrypting at rest.",
+    )
+    acknowledge_compliance(
+        api.stage,
+        "APIGWSSLEnabled",
+        "The rule asks for a client certificate that API Gateway presents to an HTTP backend. "
+        "The only integration is the Lambda proxy (AWS_PROXY), invoked through the Lambda API "
+        "with API Gateway's IAM permission over TLS; there is no HTTP backend to authenticate to. "
+        "Clients reach the API over TLS only (execute-api endpoints serve HTTPS).",
+    )
+    acknowledge(
+        api.logging_role,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AmazonAPIGatewayPushToCloudWatchLogs]",
+        "API Gateway's account-level logging role is one per account and region, shared by every "
+        "REST API there; AWS's managed policy is the documented one for it, and a policy scoped "
+        "to this API's log groups would silently stop the execution logs of the account's other "
+        "APIs.",
+    )
+    acknowledge_wildcard_resources(
+        api.handler.role,
+        [
+            (
+                r":states:[^:]+:[^:]+:execution:(<[^>]+\.Name>|[A-Za-z0-9_-]+):\*$",
+                "Describe, read the history of and stop the executions of this one state "
+                "machine (its name, not a wildcard, precedes ':*'): execution names are chosen "
+                "per run at request time.",
+            )
+        ],
+    )
+    if not waf:
+        acknowledge(
+            api.stage,
+            "AwsSolutions-APIG3",
+            "WAF is disabled in this stage's configuration (api.waf_enabled=false, or a PRIVATE "
+            "endpoint reachable only through the VPC endpoint): requests are still SigV4-"
+            "authorized, throttled per stage and per key, and limited by the resource policy.",
+        )
+        for pack in ("NIST.800.53.R5", "PCI.DSS.321"):
+            acknowledge(
+                api.stage,
+                f"{pack}-APIGWAssociatedWithWAF",
+                "WAF is disabled in this stage's configuration (see AwsSolutions-APIG3): SigV4, "
+                "the resource policy and the stage and key throttles still apply.",
+            )

@@ -30,8 +30,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from bedrock_pipeline.contract import METRICS_NAMESPACE, Service
 from stacks.constructs.secure_defaults import encrypted_log_group, encrypted_queue
-from stacks.nag import acknowledge_function
+from stacks.nag import (
+    acknowledge,
+    acknowledge_inline_policies,
+    acknowledge_wildcard_resources,
+    logical_id,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = ROOT / "lambdas"
@@ -97,8 +103,15 @@ class DependenciesLayer(Construct):
 
 
 class PipelineFunction(Construct):
-    """A function with the project's defaults. ``handler`` is a dotted path under ``lambdas``,
-    e.g. ``lambdas.validate.handler.handler``."""
+    """A function with the project's defaults.
+
+    ``handler``: a dotted path under ``lambdas`` (``lambdas.validate.handler.handler``);
+    ``service_name``: its ``POWERTOOLS_SERVICE_NAME`` (``contract.Service``); ``environment``:
+    the handler's variables (``contract.*Env``), added to Powertools' own; ``timeout``: default
+    1 minute; ``memory_size``: MB, default 512 (Lambda allows 128-10240); ``reserved_concurrency``:
+    concurrent executions reserved (and allowed) for the function; ``key``: encrypts the
+    environment, the log group and the dead-letter queue; ``log_retention`` and
+    ``removal_policy`` (default RETAIN): the log group's and the queue's."""
 
     def __init__(
         self,
@@ -116,7 +129,7 @@ class PipelineFunction(Construct):
         environment: dict[str, str] | None = None,
         timeout: Duration | None = None,
         memory_size: int = 512,
-        service_name: str = "bedrock-pipeline",
+        service_name: Service,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -210,7 +223,7 @@ class PipelineFunction(Construct):
             security_groups=[security_group],
             environment={
                 "POWERTOOLS_SERVICE_NAME": service_name,
-                "POWERTOOLS_METRICS_NAMESPACE": "BedrockCustomizationPipeline",
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 **(environment or {}),
             },
@@ -222,4 +235,40 @@ class PipelineFunction(Construct):
             dead_letter_queue=self.dead_letter_queue,
             reserved_concurrent_executions=reserved_concurrency,
         )
-        acknowledge_function(self)
+        acknowledge_findings(self)
+
+
+def acknowledge_findings(fn: PipelineFunction) -> None:
+    """The findings every PipelineFunction carries by design."""
+    policy = fn.role.node.find_child("DefaultPolicy")
+    acknowledge(
+        policy,
+        "AwsSolutions-IAM5[Resource::*]",
+        "Only ec2:DescribeNetworkInterfaces/DescribeSubnets (Lambda's VPC ENI placement) and "
+        "xray:PutTraceSegments/PutTelemetryRecords (active tracing) use Resource '*': neither "
+        "service supports resource-level permissions for these actions. Scoped to the region.",
+    )
+    acknowledge_wildcard_resources(
+        fn.role,
+        [
+            (
+                r":network-interface/\*$",
+                "Lambda creates the function's network interfaces with service-generated ids; "
+                "creation is limited to the project's subnets and security group, deletion and "
+                "address changes to interfaces in those subnets (ec2:Subnet).",
+            )
+        ],
+    )
+    acknowledge(
+        policy,
+        f"AwsSolutions-IAM5[Resource::<{logical_id(fn.log_group)}.Arn>:*]",
+        "Log streams of the function's own log group: stream names are created by Lambda at run "
+        "time, so the group's ARN ends in ':*'.",
+    )
+    acknowledge_inline_policies([fn.role])
+    acknowledge(
+        fn.dead_letter_queue,
+        "Serverless-SQSRedrivePolicy",
+        "This queue is itself the function's dead-letter queue; a redrive target for it would "
+        "only move failed events further from the alarm that watches this queue.",
+    )

@@ -9,7 +9,7 @@ from aws_cdk import aws_s3 as s3
 
 
 def grant_objects(
-    role: iam.IRole,
+    grantee: iam.IGrantable,
     bucket: s3.IBucket,
     key: kms.IKey,
     *,
@@ -18,8 +18,10 @@ def grant_objects(
     sid: str,
 ) -> None:
     """Read (and optionally write) objects under ``prefix`` of a KMS-encrypted bucket: the
-    exact actions, instead of CDK's ``grant_read`` wildcards (s3:GetObject*, s3:List*, ...)."""
-    stack = Stack.of(role)
+    exact actions, instead of CDK's ``grant_read`` wildcards (s3:GetObject*, s3:List*, ...).
+    ``sid`` prefixes the three statements' ids (<sid>List, <sid>Objects, <sid>Key)."""
+    stack = Stack.of(bucket)
+    role = grantee.grant_principal
     role.add_to_principal_policy(
         iam.PolicyStatement(
             sid=f"{sid}List", actions=["s3:ListBucket"], resources=[bucket.bucket_arn]

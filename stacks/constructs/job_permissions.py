@@ -27,7 +27,7 @@ def _bedrock(stack: Stack, resource: str, region: str | None = None) -> str:
 
 
 def grant_jobs(
-    role: iam.IRole,
+    grantee: iam.IGrantable,
     *,
     prefix: str,
     roles: ServiceRoles,
@@ -35,7 +35,7 @@ def grant_jobs(
     data_key: kms.IKey,
     model_key: kms.IKey,
 ) -> None:
-    stack = Stack.of(role)
+    stack, role = Stack.of(model_key), grantee.grant_principal
     jobs, models = _bedrock(stack, "model-customization-job/*"), _bedrock(stack, "custom-model/*")
     imports, imported = _bedrock(stack, "model-import-job/*"), _bedrock(stack, "imported-model/*")
     provisioned = _bedrock(stack, "provisioned-model/*")
@@ -141,16 +141,18 @@ def grant_jobs(
     for statement in statements:
         role.add_to_principal_policy(statement)
     # The import-readiness check lists the weights and reads config.json.
-    grant_objects(role, buckets.training_data, data_key, sid="ReadTrainingData")
-    grant_objects(role, buckets.artifacts, data_key, prefix="runs/", sid="ReadRunArtifacts")
+    grant_objects(grantee, buckets.training_data, data_key, sid="ReadTrainingData")
+    grant_objects(grantee, buckets.artifacts, data_key, prefix="runs/", sid="ReadRunArtifacts")
 
 
 def grant_evaluate(
-    role: iam.IRole, *, buckets: ProjectBuckets, data_key: kms.IKey, model_key: kms.IKey
+    grantee: iam.IGrantable, *, buckets: ProjectBuckets, data_key: kms.IKey, model_key: kms.IKey
 ) -> None:
-    stack = Stack.of(role)
-    grant_objects(role, buckets.training_data, data_key, sid="ReadTestData")
-    grant_objects(role, buckets.artifacts, data_key, prefix="runs/", write=True, sid="RunArtifacts")
+    stack, role = Stack.of(model_key), grantee.grant_principal
+    grant_objects(grantee, buckets.training_data, data_key, sid="ReadTestData")
+    grant_objects(
+        grantee, buckets.artifacts, data_key, prefix="runs/", write=True, sid="RunArtifacts"
+    )
     role.add_to_principal_policy(
         iam.PolicyStatement(
             sid="InvokeBaseAndCustomModels",

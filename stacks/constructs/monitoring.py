@@ -20,6 +20,10 @@ PERIOD = Duration.minutes(5)
 
 
 class WorkflowMonitoring(Construct):
+    """Alarms and a dashboard over the workflow. ``prefix``: the stage prefix (alarm and
+    dashboard names); ``functions``: by short name (alarm ids); ``extra_queues``: dead-letter
+    queues to watch besides the functions' own, by name; ``topic``: where alarms notify."""
+
     def __init__(
         self,
         scope: Construct,

@@ -15,12 +15,17 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.constructs.secure_defaults import encrypted_queue
+from stacks.nag import acknowledge
 
 # StopExecution (the API's cancel) and the state machine's own timeout skip every Catch.
 UNCAUGHT_STATUSES = ["ABORTED", "TIMED_OUT"]
 
 
 class RunNotifications(Construct):
+    """The run topic (encrypted with ``key``; an email subscription when ``email`` is set,
+    default none), its undelivered-messages queue and the EventBridge dead-letter queue
+    (``removal_policy`` for both queues)."""
+
     def __init__(
         self,
         scope: Construct,
@@ -51,6 +56,17 @@ class RunNotifications(Construct):
         self.dead_letters = encrypted_queue(
             self, "UndeliveredEvents", key=key, removal_policy=removal_policy
         )
+        for queue, user in (
+            (self.dead_letters, "the EventBridge rule's targets (DeadLetterConfig)"),
+            (self.undelivered_messages, "the topic's subscriptions (RedrivePolicy)"),
+        ):
+            for rule in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"):
+                acknowledge(
+                    queue,
+                    rule,
+                    f"This queue is the dead-letter queue of {user}; a further queue would "
+                    "move failed messages away from the alarm that watches this one.",
+                )
 
     def grant_publish(self, grantee: iam.IGrantable, *, key: kms.IKey) -> None:
         """sns:Publish plus the two key actions SNS needs for an encrypted topic (CDK's

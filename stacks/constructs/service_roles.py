@@ -21,6 +21,14 @@ from constructs import Construct
 
 from stacks.constructs.grants import grant_objects
 from stacks.constructs.secure_defaults import source_bound_principal
+from stacks.nag import (
+    EC2_DESCRIBE_REASON,
+    ENI_REASON,
+    RUN_OBJECTS,
+    TRAINING_OBJECTS,
+    acknowledge_inline_policies,
+    acknowledge_wildcard_resources,
+)
 
 # Read-only EC2 calls the services make to place network interfaces; EC2 does not support
 # resource-level permissions for Describe* actions (Resource "*", scoped to the region).
@@ -81,7 +89,11 @@ def _describe_network(stack: Stack) -> iam.PolicyStatement:
 
 
 class ServiceRoles(Construct):
-    """``customization``, ``model_import`` (Bedrock) and ``training`` (SageMaker) roles."""
+    """``customization``, ``model_import`` (Bedrock) and ``training`` (SageMaker) roles.
+
+    Their jobs run in ``subnets`` behind ``security_group``; they read ``training_data`` and
+    write under runs/ of ``artifacts`` (import only reads), through S3 with ``data_key``, and
+    encrypt models with ``model_key``."""
 
     def __init__(
         self,
@@ -139,6 +151,33 @@ class ServiceRoles(Construct):
                         },
                     )
                 )
+
+        self._acknowledge_findings()
+
+    def _acknowledge_findings(self) -> None:
+        acknowledge_inline_policies(self.all_roles)
+        for role in self.all_roles:
+            star = EC2_DESCRIBE_REASON
+            if role is self.training:
+                star = (
+                    f"{EC2_DESCRIBE_REASON} Also ecr:GetAuthorizationToken (an account-wide "
+                    "registry token, no resource type) and cloudwatch:PutMetricData (no resource "
+                    "type; limited to the /aws/sagemaker/* namespaces by condition)."
+                )
+            acknowledge_wildcard_resources(
+                role,
+                [
+                    TRAINING_OBJECTS,
+                    RUN_OBJECTS,
+                    (r"^\*$", star),
+                    (r":network-interface/\*$", ENI_REASON),
+                    (
+                        r":log-group:/aws/sagemaker/TrainingJobs:log-stream:\*$",
+                        "SageMaker names a training job's log streams "
+                        "<job>/algo-<n>-<timestamp> at run time.",
+                    ),
+                ],
+            )
 
     @property
     def all_roles(self) -> list[iam.Role]:

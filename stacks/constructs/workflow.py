@@ -26,8 +26,17 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from bedrock_pipeline.contract import (
+    EvaluateAction,
+    JobKind,
+    JobsAction,
+    Outcome,
+    StatePath,
+    StepError,
+)
 from stacks.constructs.job_loop import JobLoop, lambda_step
 from stacks.constructs.secure_defaults import encrypted_log_group
+from stacks.nag import acknowledge_inline_policies, acknowledge_wildcard_resources
 
 # Step Functions reuses a history data key this long before it calls GenerateDataKey again
 # (EncryptionConfiguration.kmsDataKeyReusePeriodSeconds: 60-900; the API's default is 300).
@@ -37,6 +46,14 @@ EVALUATION_MAP_CONCURRENCY = 4
 
 
 class CustomizationWorkflow(Construct):
+    """The state machine over the four functions (``jobs``, ``validate``, ``evaluate``,
+    ``notify``; their events are ``contract``'s actions, the state ``run_state``'s models).
+
+    ``job_timeout``: the stage's ``poll.timeout_s`` per job; the execution may run three jobs
+    and an evaluation, so its own timeout is 3 x job_timeout + 1 day. ``log_key``,
+    ``log_retention`` and ``removal_policy``: the execution log group's (logging ALL, with
+    execution data)."""
+
     def __init__(
         self,
         scope: Construct,
@@ -54,80 +71,78 @@ class CustomizationWorkflow(Construct):
         super().__init__(scope, construct_id)
         self._jobs, self._evaluate, self._notify = jobs, evaluate, notify
         customized = sfn.Pass(
-            self, "Customized", result=sfn.Result.from_string("SUCCEEDED"), result_path="$.outcome"
+            self,
+            "Customized",
+            result=sfn.Result.from_string(Outcome.SUCCEEDED.value),
+            result_path=StatePath.OUTCOME,
         )
         not_promoted = sfn.Pass(
             self,
             "Not promoted",
-            result=sfn.Result.from_string("NOT_PROMOTED"),
-            result_path="$.outcome",
+            result=sfn.Result.from_string(Outcome.NOT_PROMOTED.value),
+            result_path=StatePath.OUTCOME,
         )
         evaluation = self._evaluation(customized, not_promoted)
 
         def model_is(state_name: str, path: str) -> sfn.Pass:
             # The model the evaluation calls: provisioned (Bedrock-trained) or imported.
             return sfn.Pass(
-                self, state_name, parameters={"customModelId.$": path}, result_path="$.model"
+                self, state_name, parameters={"customModelId.$": path}, result_path=StatePath.MODEL
             )
 
         evaluate_or_finish = sfn.Choice(self, "Evaluate?")
         evaluate_or_finish.when(
-            sfn.Condition.boolean_equals("$.flags.evaluation", True), evaluation
+            sfn.Condition.boolean_equals(StatePath.FLAG_EVALUATION, True), evaluation
         )
         evaluate_or_finish.otherwise(customized)
 
-        customization = JobLoop(
-            self, "Customization", kind="customization", label="customization job", function=jobs
-        )
-        throughput = JobLoop(
-            self, "Throughput", kind="throughput", label="provisioned throughput", function=jobs
-        )
-        training = JobLoop(self, "Training", kind="training", label="training job", function=jobs)
-        model_import = JobLoop(self, "Import", kind="import", label="import job", function=jobs)
-        throughput.chain.next(
-            model_is("Provisioned model", "$.jobs.throughput.outputs.provisionedModelArn")
-        ).next(evaluate_or_finish)
-        model_import.chain.next(model_is("Imported model", "$.jobs.import.outputs.modelArn")).next(
+        def loop(construct_id: str, kind: JobKind, label: str) -> JobLoop:
+            return JobLoop(self, construct_id, kind=kind.value, label=label, function=jobs)
+
+        customization = loop("Customization", JobKind.CUSTOMIZATION, "customization job")
+        throughput = loop("Throughput", JobKind.THROUGHPUT, "provisioned throughput")
+        training = loop("Training", JobKind.TRAINING, "training job")
+        model_import = loop("Import", JobKind.IMPORT, "import job")
+        throughput.next(model_is("Provisioned model", StatePath.PROVISIONED_MODEL_ARN)).next(
             evaluate_or_finish
         )
-        training.chain.next(model_import.start_state)
-        provision = sfn.Choice(self, "Provision throughput?")
-        provision.when(
-            sfn.Condition.boolean_equals("$.flags.throughput", True), throughput.start_state
+        model_import.next(model_is("Imported model", StatePath.IMPORTED_MODEL_ARN)).next(
+            evaluate_or_finish
         )
+        training.next(model_import)
+        provision = sfn.Choice(self, "Provision throughput?")
+        provision.when(sfn.Condition.boolean_equals(StatePath.FLAG_THROUGHPUT, True), throughput)
         provision.otherwise(customized)
-        customization.chain.next(provision)
+        customization.next(provision)
 
         trainer = sfn.Choice(self, "Which trainer?")
-        trainer.when(
-            sfn.Condition.string_equals("$.run.trainer", "bedrock"), customization.start_state
-        )
-        trainer.when(
-            sfn.Condition.string_equals("$.run.trainer", "container"), training.start_state
-        )
-        trainer.otherwise(model_import.start_state)
+        trainer.when(sfn.Condition.string_equals(StatePath.TRAINER, "bedrock"), customization)
+        trainer.when(sfn.Condition.string_equals(StatePath.TRAINER, "container"), training)
+        trainer.otherwise(model_import)
 
         validate_step = lambda_step(
             self,
             "Validate dataset",
             validate,
-            "$.requests.validate",
-            result_path="$.validation",
+            StatePath.VALIDATE_REQUEST,
+            result_path=StatePath.VALIDATION,
         )
         valid = sfn.Choice(self, "Is the dataset valid?")
         valid.when(
-            sfn.Condition.boolean_equals("$.validation.valid", False),
+            sfn.Condition.boolean_equals(StatePath.VALIDATION_VALID, False),
             sfn.Fail(
                 self,
                 "Dataset invalid",
-                error="DatasetValidationError",
+                error=StepError.DATASET_INVALID.value,
                 cause="The validate step reported the dataset invalid; see validation.reportUri",
             ),
         )
         valid.otherwise(trainer)
         validate_step.next(valid)
         needs_validation = sfn.Choice(self, "Validate?")
-        needs_validation.when(sfn.Condition.boolean_equals("$.flags.validate", True), validate_step)
+        needs_validation.when(
+            sfn.Condition.boolean_equals(StatePath.FLAG_VALIDATE, True), validate_step
+        )
         needs_validation.otherwise(trainer)
 
         prepare = lambda_step(
@@ -135,31 +150,36 @@ class CustomizationWorkflow(Construct):
             "Prepare run",
             jobs,
             {
-                "action": "prepare",
-                "document.$": "$",
+                "action": JobsAction.PREPARE.value,
+                "document.$": StatePath.ROOT,
                 "context": {
                     "executionName.$": "$$.Execution.Name",
                     "startTime.$": "$$.Execution.StartTime",
                 },
             },
-            result_path="$",
+            result_path=StatePath.ROOT,
         )
         run = sfn.Parallel(self, "Run", output_path="$[0]")
         run.branch(prepare.next(needs_validation))
-        run.add_catch(self._failure_path(), errors=["States.ALL"], result_path="$.error")
+        run.add_catch(self._failure_path(), errors=["States.ALL"], result_path=StatePath.ERROR)
 
         notify_result = lambda_step(
             self,
             "Notify result",
             notify,
-            {"outcome.$": "$.outcome", "state.$": "$", "executionArn.$": "$$.Execution.Id"},
-            result_path="$",
+            {
+                "outcome.$": StatePath.OUTCOME,
+                "state.$": StatePath.ROOT,
+                "executionArn.$": "$$.Execution.Id",
+            },
+            result_path=StatePath.ROOT,
         )
         succeeded = sfn.Succeed(self, "Run succeeded")
         # The model exists: a notification outage must not turn the run into a failure (the
         # notify function's error alarm reports it).
         notify_result.add_catch(
-            sfn.Pass(self, "Result not notified").next(succeeded), result_path="$.notifyError"
+            sfn.Pass(self, "Result not notified").next(succeeded),
+            result_path=StatePath.NOTIFY_ERROR,
         )
         definition = sfn.Chain.start(run).next(notify_result).next(succeeded)
 
@@ -184,6 +204,7 @@ class CustomizationWorkflow(Construct):
             comment="Bedrock customization: validate, train, import, provision, evaluate, notify",
         )
         self._encrypt_history(log_key)
+        self._acknowledge_findings()
 
     def _encrypt_history(self, key: kms.IKey) -> None:
         """Definition and execution history (run documents, S3 URIs, results) under the data key
@@ -226,17 +247,41 @@ class CustomizationWorkflow(Construct):
             )
         )
 
+    def _acknowledge_findings(self) -> None:
+        role = self.state_machine.role
+        acknowledge_inline_policies([role])
+        acknowledge_wildcard_resources(
+            role,
+            [
+                (
+                    r"^\*$",
+                    "Only X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and "
+                    "CloudWatch Logs delivery actions (*LogDelivery*, *ResourcePolicy*, "
+                    "DescribeLogGroups), which support no resource-level permissions.",
+                ),
+                (
+                    r"^<\w+Function\w+\.Arn>:\*$",
+                    "Qualified ARNs (versions and aliases) of the same pipeline function that the "
+                    "unqualified ARN names.",
+                ),
+            ],
+        )
+
     def _failure_path(self) -> sfn.IChainable:
         cleanup = lambda_step(
             self,
             "Clean up",
             self._jobs,
-            {"action": "cleanup", "state.$": "$", "executionStartTime.$": "$$.Execution.StartTime"},
-            result_path="$.cleanup",
+            {
+                "action": JobsAction.CLEANUP.value,
+                "state.$": StatePath.ROOT,
+                "executionStartTime.$": "$$.Execution.StartTime",
+            },
+            result_path=StatePath.CLEANUP,
         )
         notify_failure = self._notify_failure()
         # Even when the clean-up fails, the team hears about the run (and the alarm about it).
-        cleanup.add_catch(notify_failure, result_path="$.cleanupError")
+        cleanup.add_catch(notify_failure, result_path=StatePath.CLEANUP_ERROR)
         return cleanup.next(notify_failure)
 
     def _notify_failure(self) -> sfn.IChainable:
@@ -244,46 +289,53 @@ class CustomizationWorkflow(Construct):
             self,
             "Notify failure",
             self._notify,
-            {"outcome": "FAILED", "state.$": "$", "executionArn.$": "$$.Execution.Id"},
-            result_path="$.notification",
+            {
+                "outcome": Outcome.FAILED.value,
+                "state.$": StatePath.ROOT,
+                "executionArn.$": "$$.Execution.Id",
+            },
+            result_path=StatePath.NOTIFICATION,
         )
         # The run's error is the notify step's readable version of the original error.
         failed = sfn.Fail(
             self,
             "Run failed",
-            error_path="$.notification.failure.error",
-            cause_path="$.notification.failure.cause",
+            error_path=StatePath.FAILURE_NAME,
+            cause_path=StatePath.FAILURE_CAUSE,
         )
         unnotified = sfn.Fail(
             self,
             "Run failed (not notified)",
-            error_path="$.error.Error",
-            cause_path="$.error.Cause",
+            error_path=StatePath.ERROR_NAME,
+            cause_path=StatePath.ERROR_CAUSE,
         )
-        notify_failure.add_catch(unnotified, result_path="$.notifyError")
+        notify_failure.add_catch(unnotified, result_path=StatePath.NOTIFY_ERROR)
         return notify_failure.next(failed)
 
     def _evaluation(self, customized: sfn.Pass, not_promoted: sfn.Pass) -> sfn.IChainable:
         config = sfn.Pass(
             self,
             "Evaluation config",
-            parameters={"config.$": "States.JsonMerge($.requests.evaluation, $.model, false)"},
-            result_path="$.evaluation",
+            parameters={
+                "config.$": f"States.JsonMerge({StatePath.EVALUATION_REQUEST}, "
+                f"{StatePath.MODEL}, false)"
+            },
+            result_path=StatePath.EVALUATION,
         )
         plan = lambda_step(
             self,
             "Plan evaluation",
             self._evaluate,
-            {"action": "plan", "config.$": "$.evaluation.config"},
-            result_path="$.evaluation.plan",
+            {"action": EvaluateAction.PLAN.value, "config.$": StatePath.EVALUATION_CONFIG},
+            result_path=StatePath.EVALUATION_PLAN,
         )
         batches = sfn.Map(
             self,
             "Evaluate batches",
-            items_path="$.evaluation.plan.batches",
+            items_path=StatePath.EVALUATION_BATCHES,
             item_selector={
-                "action": "run_batch",
-                "config.$": "$.evaluation.config",
+                "action": EvaluateAction.RUN_BATCH.value,
+                "config.$": StatePath.EVALUATION_CONFIG,
                 "batch.$": "$$.Map.Item.Value",
             },
             max_concurrency=EVALUATION_MAP_CONCURRENCY,
@@ -293,13 +345,18 @@ class CustomizationWorkflow(Construct):
             self,
             "Run batch",
             self._evaluate,
-            {"action": "run_batch", "config.$": "$.config", "batch.$": "$.batch"},
-            result_path="$.result",
+            {
+                "action": EvaluateAction.RUN_BATCH.value,
+                "config.$": StatePath.ITEM_CONFIG,
+                "batch.$": StatePath.ITEM_BATCH,
+            },
+            result_path=StatePath.ITEM_RESULT,
         )
         complete = sfn.Choice(self, "Is the batch complete?")
         # complete=false: the Lambda ran short of time and kept what it answered; call it again.
         complete.when(
-            sfn.Condition.boolean_equals("$.result.complete", True), sfn.Succeed(self, "Batch done")
+            sfn.Condition.boolean_equals(StatePath.ITEM_COMPLETE, True),
+            sfn.Succeed(self, "Batch done"),
         )
         complete.otherwise(run_batch)
         batches.item_processor(run_batch.next(complete))
@@ -307,8 +364,8 @@ class CustomizationWorkflow(Construct):
             self,
             "Report evaluation",
             self._evaluate,
-            {"action": "report", "config.$": "$.evaluation.config"},
-            result_path="$.evaluation.report",
+            {"action": EvaluateAction.REPORT.value, "config.$": StatePath.EVALUATION_CONFIG},
+            result_path=StatePath.EVALUATION_REPORT,
         )
 
         def release(state_name: str) -> tasks.LambdaInvoke:
@@ -316,25 +373,25 @@ class CustomizationWorkflow(Construct):
                 self,
                 state_name,
                 self._jobs,
-                {"action": "release", "state.$": "$"},
-                result_path="$.release",
+                {"action": JobsAction.RELEASE.value, "state.$": StatePath.ROOT},
+                result_path=StatePath.RELEASE,
             )
 
         rejected = sfn.Choice(self, "Release throughput of the rejected model?")
         rejected.when(
-            sfn.Condition.boolean_equals("$.flags.throughput", True),
+            sfn.Condition.boolean_equals(StatePath.FLAG_THROUGHPUT, True),
             release("Release throughput (not promoted)").next(not_promoted),
         )
         rejected.otherwise(not_promoted)
         kept = sfn.Choice(self, "Release throughput after evaluation?")
         kept.when(
-            sfn.Condition.boolean_equals("$.flags.releaseAfterEvaluation", True),
+            sfn.Condition.boolean_equals(StatePath.FLAG_RELEASE_AFTER_EVALUATION, True),
             release("Release throughput").next(customized),
         )
         kept.otherwise(customized)
         promoted = sfn.Choice(self, "Promoted?")
         promoted.when(
-            sfn.Condition.string_equals("$.evaluation.report.decision", "not-promoted"), rejected
+            sfn.Condition.string_equals(StatePath.EVALUATION_DECISION, "not-promoted"), rejected
         )
         promoted.otherwise(kept)
         return config.next(plan).next(batches).next(report).next(promoted)

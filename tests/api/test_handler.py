@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from bedrock_pipeline.aws.retry import Backoff
@@ -31,6 +32,7 @@ def call(
     run_name: str | None = None,
     query: dict[str, str] | None = None,
     body: Any = None,
+    allowed_base_models: tuple[str, ...] = (),
 ) -> tuple[int, dict[str, Any]]:
     event = {
         "resource": str(resource),
@@ -41,7 +43,12 @@ def call(
         "isBase64Encoded": False,
         "requestContext": {"requestId": "r1", "identity": {"userArn": "arn:aws:iam::1:user/ana"}},
     }
-    response = api_handler.dispatch(event, sfn=sfn.client, state_machine_arn=sfn.state_machine_arn)
+    response = api_handler.dispatch(
+        event,
+        sfn=sfn.client,
+        state_machine_arn=sfn.state_machine_arn,
+        allowed_base_models=allowed_base_models,
+    )
     assert response["headers"]["content-type"] == "application/json"
     return response["statusCode"], json.loads(response["body"])
 
@@ -279,6 +286,7 @@ def test_unexpected_errors_are_500_without_details(monkeypatch):
 def test_lambda_entry_point(stepfunctions, monkeypatch):
     monkeypatch.setenv("STATE_MACHINE_ARN", stepfunctions.state_machine_arn)
     api_handler._sfn.cache_clear()
+    api_handler._environment.cache_clear()
     name = unique("lambda")
 
     class Context:
@@ -286,22 +294,40 @@ def test_lambda_entry_point(stepfunctions, monkeypatch):
         invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
 
     event = {"resource": Route.RUNS, "httpMethod": "POST", "body": json.dumps(bedrock_doc(name))}
-    response = api_handler.handler(event, Context())
+    response = api_handler.handler(event, cast(LambdaContext, Context()))
     assert response["statusCode"] == 201
     assert json.loads(response["body"])["runName"] == name
 
 
-def test_base_models_outside_the_stage_list_are_refused(stepfunctions, monkeypatch):
-    monkeypatch.setenv(
-        "ALLOWED_BASE_MODELS", "amazon.titan-text-lite-v1:0:4k,meta.llama3-2-1b-instruct-v1:0:128k"
-    )
+def test_the_entry_point_reads_the_stage_base_models_from_its_environment(
+    stepfunctions, monkeypatch
+):
+    monkeypatch.setenv("STATE_MACHINE_ARN", stepfunctions.state_machine_arn)
+    monkeypatch.setenv("ALLOWED_BASE_MODELS", "amazon.titan-text-lite-v1:0:4k")
+    api_handler._sfn.cache_clear()
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "api", 256, "req-2"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
+
+    refused = bedrock_doc(unique("env"), baseModelId="meta.llama3-1-70b-instruct-v1:0:128k")
+    event = {"resource": Route.RUNS, "httpMethod": "POST", "body": json.dumps(refused)}
+    response = api_handler.handler(event, cast(LambdaContext, Context()))
+    assert response["statusCode"] == 400
+    assert "titan-text-lite" in json.loads(response["body"])["fields"][0]["message"]
+
+
+def test_base_models_outside_the_stage_list_are_refused(stepfunctions):
+    allowed = ("amazon.titan-text-lite-v1:0:4k", "meta.llama3-2-1b-instruct-v1:0:128k")
     ok = bedrock_doc(unique("allowed"))
-    assert call(stepfunctions, "POST", Route.RUNS, body=ok)[0] == 201
+    assert call(stepfunctions, "POST", Route.RUNS, body=ok, allowed_base_models=allowed)[0] == 201
     refused = bedrock_doc(unique("refused"), baseModelId="meta.llama3-1-70b-instruct-v1:0:128k")
-    status, body = call(stepfunctions, "POST", Route.RUNS, body=refused)
+    status, body = call(
+        stepfunctions, "POST", Route.RUNS, body=refused, allowed_base_models=allowed
+    )
     assert status == 400 and [f["field"] for f in body["fields"]] == ["baseModelId"]
     assert "titan-text-lite" in body["fields"][0]["message"]
     assert executions_named(stepfunctions, refused["runName"]) == []
     # Container and import runs name their own weights: the stage's list does not apply.
     own = {**import_doc(unique("own")), "baseModelId": "meta.llama3-1-70b-instruct-v1:0:128k"}
-    assert call(stepfunctions, "POST", Route.RUNS, body=own)[0] == 201
+    assert call(stepfunctions, "POST", Route.RUNS, body=own, allowed_base_models=allowed)[0] == 201

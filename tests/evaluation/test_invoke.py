@@ -9,7 +9,7 @@ import pytest
 
 from bedrock_pipeline.aws.retry import Backoff
 from bedrock_pipeline.formats import Turn
-from lambdas.evaluate.config import Inference, ModelSpec
+from lambdas.evaluate.config import EvaluatedModel, Inference
 from lambdas.evaluate.invoke import Invoker, build_prompt, parse_invoke
 from tests.support.evaluation import FakeRuntime, client_error
 
@@ -19,7 +19,9 @@ UNSUPPORTED = client_error(
     "or chat model.",
 )
 PROMPT = build_prompt("Be brief.", (Turn("user", "Capital of France?"),))
-CUSTOM = ModelSpec(name="custom", model_id="arn:aws:bedrock:::imported-model/custom", api="auto")
+CUSTOM = EvaluatedModel(
+    name="custom", model_id="arn:aws:bedrock:::imported-model/custom", api="auto"
+)
 
 
 def test_auto_falls_back_to_invoke_model_once_and_remembers() -> None:
@@ -44,7 +46,7 @@ def test_auto_falls_back_to_invoke_model_once_and_remembers() -> None:
 def test_converse_only_model_keeps_its_validation_error() -> None:
     runtime = FakeRuntime(lambda q, m: UNSUPPORTED)
     invoker = Invoker(runtime, Inference(), timeout_s=10)
-    answer = invoker.answer(ModelSpec(name="base", model_id="m", api="converse"), PROMPT)
+    answer = invoker.answer(EvaluatedModel(name="base", model_id="m", api="converse"), PROMPT)
     assert answer.output is None and answer.error_code == "ValidationException"
     assert len(runtime.calls) == 1
 
@@ -103,6 +105,6 @@ def test_unrecognised_invoke_body_becomes_a_record_error() -> None:
 
             return {"body": io.BytesIO(b'{"unexpected": 1}')}
 
-    spec = ModelSpec(name="custom", model_id="m", api="invoke")
+    spec = EvaluatedModel(name="custom", model_id="m", api="invoke")
     answer = Invoker(Weird(), Inference(), timeout_s=10).answer(spec, PROMPT)
     assert answer.error_code == "ValueError" and "unexpected" in (answer.error_message or "")

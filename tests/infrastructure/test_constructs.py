@@ -13,6 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Match, Template
 
+from bedrock_pipeline.contract import Service
 from stacks.config import load_stage
 from stacks.constructs.encryption import DATA_KEY_SERVICES, MODEL_KEY_SERVICES, ProjectKeys
 from stacks.constructs.function import PipelineFunction
@@ -128,6 +129,7 @@ def test_pipeline_function_is_encrypted_traced_private_and_bounded() -> None:
         key=key,
         log_retention=logs.RetentionDays.ONE_MONTH,
         reserved_concurrency=3,
+        service_name=Service.VALIDATE,
     )
     template = Template.from_stack(stack)
     key_arn = stack.resolve(key.key_arn)  # {"Fn::GetAtt": [<key's logical id>, "Arn"]}
@@ -146,7 +148,7 @@ def test_pipeline_function_is_encrypted_traced_private_and_bounded() -> None:
                 "SecurityGroupIds": [Match.any_value()],
             },
             "Environment": {
-                "Variables": Match.object_like({"POWERTOOLS_SERVICE_NAME": "bedrock-pipeline"})
+                "Variables": Match.object_like({"POWERTOOLS_SERVICE_NAME": "validate"})
             },
         },
     )

@@ -163,7 +163,12 @@ def test_ranks_tokenize_a_share_each_and_merge_to_the_whole(
     whole = load_channel(channel, tokenizer, 128)
     encoded: list[int] = []
     real = data.encode
-    monkeypatch.setattr(data, "encode", lambda *a: encoded.append(1) or real(*a))
+
+    def counted(*args: Any) -> Any:
+        encoded.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(data, "encode", counted)
     parts = [load_channel(channel, tokenizer, 128, share=(k, 3)) for k in range(3)]
     assert len(encoded) == 12  # every record tokenized once over the 3 ranks, not 3 times
     assert [len(p.examples) for p in parts] == [4, 4, 4]

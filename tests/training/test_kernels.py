@@ -20,14 +20,15 @@ from torch._dynamo.testing import CompileCounter
 from torch.nn.attention.flex_attention import flex_attention
 from transformers import AutoModelForCausalLM
 
-from tests.training.allocations import LargestAllocation
 from tests.support.training import FAST
+from tests.training.allocations import LargestAllocation
 from tests.training.test_attention import reference_varlen
 from training_image.trainer import attention, runtime
 from training_image.trainer import model as model_module
 from training_image.trainer.attention import PACKED
 from training_image.trainer.chat import IGNORE, Example
 from training_image.trainer.config import parse_hyperparameters
+from training_image.trainer.hf import config_of
 from training_image.trainer.model import CausalLMWithLoss, build, layer_windows, load_hf_config
 from training_image.trainer.packing import Rows, collate
 
@@ -56,8 +57,8 @@ def _backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
     max_len, scale, left = ctx.rest
     with torch.enable_grad():
         qkv = [t.detach().requires_grad_() for t in (q, k, v)]
-        out = reference_varlen(*qkv, cu, cu, max_len, max_len, softmax_scale=scale, causal=True,
-                               window_size=(left, 0))  # fmt: skip
+        out = reference_varlen(qkv[0], qkv[1], qkv[2], cu, cu, max_len, max_len,
+                               softmax_scale=scale, causal=True, window_size=(left, 0))  # fmt: skip
         grads = torch.autograd.grad(out, qkv, grad)
     return (*grads, None, None, None, None)
 
@@ -105,7 +106,7 @@ def test_forward_at_16k_tokens_allocates_nothing_quadratic(
 ) -> None:
     seq = 16384
     model = packed_model(base_models["llama"], "flash").train()
-    row = documents([512] * (seq // 512), model.lm.config.vocab_size)
+    row = documents([512] * (seq // 512), config_of(model.lm).vocab_size)
     batch = collate([row], seq, 0)
     with LargestAllocation() as alloc:
         loss = model(batch)

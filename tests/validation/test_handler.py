@@ -213,7 +213,7 @@ class _Context:
 
 def test_handler_adapter(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARTIFACTS_BUCKET", ARTIFACTS)
-    monkeypatch.setattr(handler_module, "_s3", s3)
+    monkeypatch.setattr(handler_module, "_s3", lambda: s3)
     train = put(s3, "train.jsonl", [haiku(i) for i in range(40)])
     result = handler_module.handler(event(trainingDataUri=train), _Context())  # type: ignore[arg-type]
     assert result["valid"] and result["summary"]["trainRecords"] == 40

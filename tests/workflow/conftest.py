@@ -49,6 +49,4 @@ def workflow(dev_assembly: Assembly, monkeypatch: pytest.MonkeyPatch) -> Iterato
             for value in vars(module).values():
                 if callable(getattr(value, "cache_clear", None)):
                     value.cache_clear()
-            if hasattr(module, "_s3") and not callable(module._s3):
-                monkeypatch.setattr(module, "_s3", None)
         yield Workflow(deployment, emulator)

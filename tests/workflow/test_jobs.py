@@ -251,7 +251,7 @@ def test_summary_of_an_aborted_execution() -> None:
 
 def test_sns_subject_of_the_longest_run_name_is_under_100_characters() -> None:
     # SNS Publish: "Subjects must be ... less than 100 characters long" (botocore's sns model).
-    longest = "r" + "x" * 79  # run_spec.RUN_NAME allows 80 characters
+    longest = "r" + "x" * 79  # patterns.RUN_NAME allows 80 characters
     for outcome in ("SUCCEEDED", "NOT_PROMOTED", "FAILED", "ABORTED", "TIMED_OUT"):
         subject, _ = message({"runName": longest, "outcome": outcome})
         assert len(subject) < 100, (outcome, len(subject))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from lambdas.jobs.schedule import PollSchedule
+from bedrock_pipeline.poll_schedule import PollSchedule
 from stacks.config import load_stage
 from tests.support.workflow import Workflow
 from tests.workflow.runs import bedrock_run
@@ -39,23 +39,21 @@ def test_transitions_grow_logarithmically_with_job_duration(workflow: Workflow) 
     # Linear polling at the first interval (60 s) would take 1,440 polls for the day; this
     # schedule takes at most log(1440) / log(1 + growth) + 2 (34.6 at growth 0.25).
     assert polls_24h <= math.log(24 * HOUR / 60) / math.log(1 + schedule.growth) + 2
-    assert polls_1h == PollSchedule(
-        schedule.initial_s, schedule.max_s, schedule.timeout_s, schedule.growth
-    ).polls_for(HOUR)
+    assert polls_1h == schedule.polls_for(HOUR)
 
 
 def test_schedule_polls_once_per_doubling_until_the_cap() -> None:
-    schedule = PollSchedule(initial_s=60, max_s=43200, timeout_s=7 * 86400)
+    schedule = PollSchedule(initial_s=60, max_s=43200, timeout_s=7 * 86400, growth=1.0)
     for hours in (1, 2, 4, 8, 16, 24):  # the cap (12 h) starts to bind after a day
         duration = hours * HOUR
         assert schedule.polls_for(duration) <= math.log2(duration / 60) + 2, hours
     # Beyond the cap the interval stays at max_s: linear again, with slope 1 / max_s.
-    capped = PollSchedule(initial_s=60, max_s=1800, timeout_s=7 * 86400)
+    capped = PollSchedule(initial_s=60, max_s=1800, timeout_s=7 * 86400, growth=1.0)
     assert capped.polls_for(24 * HOUR) > 40
 
 
 def test_wait_never_passes_the_timeout() -> None:
-    schedule = PollSchedule(initial_s=60, max_s=43200, timeout_s=100_000)
+    schedule = PollSchedule(initial_s=60, max_s=43200, timeout_s=100_000, growth=1.0)
     assert schedule.next_wait(90_000) == 10_001
     assert schedule.timed_out(100_001) and not schedule.timed_out(100_000)
     assert schedule.next_wait(0) == 60 and schedule.next_wait(500) == 500

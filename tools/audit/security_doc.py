@@ -126,8 +126,9 @@ def render_section(stages: list[StageReport]) -> str:
             by_reason[ack.reason].append(ack)
             counts[ack.reason][st.stage] += 1
     totals = ", ".join(f"{len(st.acknowledgments)} in `{st.stage}`" for st in stages)
-    lines += [f"**Acknowledgments** ({totals}; made in `stacks/nag.py`, except those CDK makes "
-              "itself for its built-in validator), grouped by reason:", ""]  # fmt: skip
+    lines += [f"**Acknowledgments** ({totals}; made beside each construct with "
+              "`stacks/nag.py`'s helpers, except those CDK makes itself for its built-in "
+              "validator), grouped by reason:", ""]  # fmt: skip
     for reason, acks in sorted(by_reason.items(), key=lambda item: _ack_label(item[1])):
         lines.append(f"- {_ack_label(acks)}, {_per_stage(counts[reason])}: {reason}")
     skips: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)

@@ -64,7 +64,7 @@ class CausalLMWithLoss(nn.Module):
         # tokens in fp32, kept alive by activation checkpointing) that the packed kernels never
         # read: the decoder gets back whatever mask it was given (None, or the dense document
         # mask of the SDPA path).
-        decoder_of(lm)._update_causal_mask = _given_mask
+        object.__setattr__(decoder_of(lm), "_update_causal_mask", _given_mask)
 
     def forward(self, batch: Batch, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Sum of token losses of the batch (fp32 scalar); `batch` must already be on device."""
@@ -200,7 +200,7 @@ def load_weights(
     options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=False)
     done: set[str] = set()
     for module, prefix in groups:
-        part: dict[str, torch.Tensor] = {}
+        part: dict[str, Any] = {}
         for name, source in sources.items():
             if not name.startswith(prefix) or name in done:
                 continue

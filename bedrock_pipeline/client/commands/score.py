@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bedrock_pipeline import patterns
 from bedrock_pipeline.client.output import (
     RawHelpFormatter,
     add_output_option,
@@ -42,7 +43,7 @@ from bedrock_pipeline.promotion import (
 )
 from bedrock_pipeline.report import build_report, render_files
 
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+MODEL_NAME = re.compile(patterns.MODEL_NAME)
 PREDICTION_KEYS = frozenset({"output", "outputTokens", "latencyMs", "error"})
 
 

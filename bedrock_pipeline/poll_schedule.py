@@ -1,4 +1,4 @@
-"""When to look at a job again.
+"""When to look at a long job again: the stage's poll schedule, configured and applied.
 
 The interval is a fixed fraction (``growth``) of the time the job has run so far, bounded by
 ``initial_s`` below and ``max_s`` above, and never reaching past the timeout. Each poll therefore
@@ -6,21 +6,37 @@ multiplies the job's age by (1 + growth): a job that runs T seconds is polled ab
 log(T / initial_s) / log(1 + growth) + 1 times while the interval is below the cap, so state
 transitions grow with the logarithm of the duration. The price is latency, and ``growth`` bounds
 it: a finished job is noticed at most ``growth`` times its age (or ``max_s``) after it ends.
-growth = 1 doubles the interval each poll (fewest polls, up to 100% late); 0.25 polls about
-three times as often and is at most 25% late.
+growth = 1 doubles the interval each poll (fewest polls, up to 100% late); 0.25 (the default)
+polls about three times as often and is at most 25% late.
+
+The stage configuration (``config/<stage>.json``, key ``poll``) holds one of these; the stack
+writes it into the job driver's environment, which parses it back into the same class.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-@dataclass(frozen=True)
-class PollSchedule:
-    initial_s: int
-    max_s: int
-    timeout_s: int
-    growth: float = 1.0
+class PollSchedule(BaseModel):
+    """Wait-loop schedule for long jobs, in seconds: each wait is ``growth`` times the job's age
+    so far, from ``initial_s`` up to ``max_s``; a job older than ``timeout_s`` is stopped."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    initial_s: int = Field(60, ge=0, le=3600)
+    growth: float = Field(0.25, gt=0, le=1)
+    max_s: int = Field(1800, ge=0, le=86400)
+    # Step Functions STANDARD executions may run up to one year; a job has at most this long.
+    timeout_s: int = Field(7 * 86400, ge=60, le=30 * 86400)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PollSchedule:
+        if self.max_s < self.initial_s:
+            raise ValueError(
+                f"poll.max_s ({self.max_s}) must be >= poll.initial_s ({self.initial_s})"
+            )
+        return self
 
     def next_wait(self, elapsed_s: float) -> int:
         """Seconds to wait before the next poll of a job that has run ``elapsed_s`` seconds."""

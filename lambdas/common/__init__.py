@@ -1,0 +1,1 @@
+"""What every handler shares: observability, AWS clients and environment parsing."""
