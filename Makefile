@@ -14,7 +14,7 @@ export AUDIT_VENV
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 
-.PHONY: help setup training-setup audit-setup synth test lint format typecheck lock train-local audit bench clean
+.PHONY: help setup training-setup audit-setup synth test lint format typecheck lock train-local train-local-vision audit bench clean
 
 # `make help` prints every target that has a `## ` comment: add one to each new target.
 help: ## this list
@@ -93,6 +93,9 @@ test: training-setup audit-setup lint typecheck ## lint, type checks and the who
 
 train-local: training-setup ## validate the sample data, then a tiny LoRA run on this CPU through the container's entry point
 	$(PY) -m training_image.local_run --out build/local-run
+
+train-local-vision: training-setup ## a tiny Llama 3.2 Vision (Mllama) LoRA run on generated images, on this CPU
+	$(PY) -m training_image.local_run_vision --out build/local-run-vision
 
 audit: setup audit-setup ## security report for every stage (cdk.out/security-report.md)
 	$(PY) -m tools.audit

@@ -100,14 +100,14 @@ def _attention(bias: bool, qk_norm: bool = False) -> tuple[TensorRule, ...]:
     return tuple(rules)
 
 
-def _dense_mlp(required: bool = True) -> tuple[TensorRule, ...]:
+def _dense_mlp(required: bool = True, layer: str = _L) -> tuple[TensorRule, ...]:
     return (
-        _t(_L + "mlp.gate_proj.weight", "intermediate", "hidden", required=required),
-        _t(_L + "mlp.up_proj.weight", "intermediate", "hidden", required=required),
-        _t(_L + "mlp.down_proj.weight", "hidden", "intermediate", required=required),
-        _t(_L + "mlp.gate_proj.bias", "intermediate", required=False),  # Llama mlp_bias
-        _t(_L + "mlp.up_proj.bias", "intermediate", required=False),
-        _t(_L + "mlp.down_proj.bias", "hidden", required=False),
+        _t(layer + "mlp.gate_proj.weight", "intermediate", "hidden", required=required),
+        _t(layer + "mlp.up_proj.weight", "intermediate", "hidden", required=required),
+        _t(layer + "mlp.down_proj.weight", "hidden", "intermediate", required=required),
+        _t(layer + "mlp.gate_proj.bias", "intermediate", required=False),  # Llama mlp_bias
+        _t(layer + "mlp.up_proj.bias", "intermediate", required=False),
+        _t(layer + "mlp.down_proj.bias", "hidden", required=False),
     )
 
 
@@ -229,6 +229,97 @@ _GPT_BIGCODE = ArchitectureRule(
 )
 
 
+# Mllama (modeling_mllama.py [hf]): the text decoder under language_model. (self-attention
+# layers, and cross-attention layers at text_config.cross_attention_layers: cross_attn.*, its
+# q/k norms and two tanh gates), the vision tower under vision_model. (a local encoder and a
+# gated global encoder), the projector from the vision output to the text hidden size.
+# embed_tokens holds vocab_size + 8 rows (the image token and reserved ids); lm_head does not.
+_TL = "language_model.model.layers.{i}."
+_VL = "vision_model.transformer.layers.{i}."
+_GL = "vision_model.global_transformer.layers.{i}."
+_V = "vision_config."
+
+
+def _vision_layer(prefix: str) -> tuple[TensorRule, ...]:
+    rules = [_t(prefix + f"self_attn.{p}_proj.weight", "v_hidden", "v_hidden") for p in "qkvo"]
+    rules += [
+        _t(prefix + "mlp.fc1.weight", "v_intermediate", "v_hidden"),
+        _t(prefix + "mlp.fc1.bias", "v_intermediate"),
+        _t(prefix + "mlp.fc2.weight", "v_hidden", "v_intermediate"),
+        _t(prefix + "mlp.fc2.bias", "v_hidden"),
+    ]
+    for norm in ("input_layernorm", "post_attention_layernorm"):
+        rules += [
+            _t(prefix + f"{norm}.weight", "v_hidden"),
+            _t(prefix + f"{norm}.bias", "v_hidden"),
+        ]
+    return tuple(rules)
+
+
+_MLLAMA = ArchitectureRule(
+    "MllamaForConditionalGeneration",
+    "Llama 3.2 vision",
+    {
+        **_DECODER_DIMS,
+        "v_hidden": (_V + "hidden_size",),
+        "v_intermediate": (_V + "intermediate_size",),
+        "v_output": (_V + "vision_output_dim",),
+        "channels": (_V + "num_channels",),
+        "patch": (_V + "patch_size",),
+    },
+    (
+        (_TL, ("num_hidden_layers",)),
+        (_VL, (_V + "num_hidden_layers",)),
+        (_GL, (_V + "num_global_layers",)),
+    ),
+    (
+        _t("language_model.model.embed_tokens.weight", "vocab+8", "hidden"),
+        _t("language_model.model.norm.weight", "hidden"),
+        _t("language_model.lm_head.weight", "vocab", "hidden", required=False),
+        _t(_TL + "input_layernorm.weight", "hidden"),
+        _t(_TL + "post_attention_layernorm.weight", "hidden"),
+        *(
+            _t(_TL + f"{kind}.{p}_proj.weight", *shape, required=False)
+            for kind in ("self_attn", "cross_attn")
+            for p, shape in (
+                ("q", ("heads*head_dim", "hidden")),
+                ("k", ("kv_heads*head_dim", "hidden")),
+                ("v", ("kv_heads*head_dim", "hidden")),
+                ("o", ("hidden", "heads*head_dim")),
+            )
+        ),
+        _t(_TL + "cross_attn.q_norm.weight", "head_dim", required=False),
+        _t(_TL + "cross_attn.k_norm.weight", "head_dim", required=False),
+        _t(_TL + "cross_attn_attn_gate", "1", required=False),
+        _t(_TL + "cross_attn_mlp_gate", "1", required=False),
+        *_dense_mlp(layer=_TL),
+        _t("multi_modal_projector.weight", "hidden", "v_output"),
+        _t("multi_modal_projector.bias", "hidden"),
+        _t("vision_model.patch_embedding.weight", "v_hidden", "channels", "patch", "patch"),
+        _t("vision_model.class_embedding", "v_hidden"),
+        _t("vision_model.gated_positional_embedding.embedding"),
+        _t("vision_model.gated_positional_embedding.gate", "1"),
+        _t("vision_model.gated_positional_embedding.tile_embedding.weight"),
+        *(
+            _t(f"vision_model.{tile}_tile_positional_embedding.{leaf}")
+            for tile in ("pre", "post")
+            for leaf in ("embedding.weight", "gate")
+        ),
+        *(
+            _t(f"vision_model.layernorm_{where}.{leaf}", "v_hidden")
+            for where in ("pre", "post")
+            for leaf in ("weight", "bias")
+        ),
+        *_vision_layer(_VL),
+        *_vision_layer(_GL),
+        _t(_GL + "gate_attn", "1"),
+        _t(_GL + "gate_ffn", "1"),
+    ),
+    embed="language_model.model.embed_tokens.weight",
+    lm_head="language_model.lm_head.weight",
+)
+
+
 def _multimodal(arch: str, family: str) -> ArchitectureRule:
     return ArchitectureRule(arch, family, {}, embed=None, lm_head=None, names_checked=False)
 
@@ -253,7 +344,7 @@ IMPORT_RULES: Mapping[str, ArchitectureRule] = MappingProxyType(
             ),
             _T5,
             _GPT_BIGCODE,
-            _multimodal("MllamaForConditionalGeneration", "Llama 3.2 vision"),
+            _MLLAMA,
             _multimodal("Qwen2VLForConditionalGeneration", "Qwen2-VL"),
             _multimodal("Qwen2_5_VLForConditionalGeneration", "Qwen2.5-VL"),
         )

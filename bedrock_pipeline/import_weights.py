@@ -44,6 +44,15 @@ def _scope(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return text if isinstance(text, dict) and "architectures" not in text else config
 
 
+def _with_sub_configs(scope: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """The scope plus every sub-config key as "vision_config.hidden_size" (Mllama's towers)."""
+    view = dict(scope)
+    for sub in ("text_config", "vision_config"):
+        if isinstance(config.get(sub), dict):
+            view.update({f"{sub}.{k}": v for k, v in config[sub].items()})
+    return view
+
+
 def _dims(rule: ArchitectureRule, config: Mapping[str, Any]) -> dict[str, int]:
     dims: dict[str, int] = {}
     for name, keys in rule.dims.items():
@@ -158,7 +167,7 @@ def _check_names(
     names: Mapping[str, tuple[int, ...]],
     found: WeightsFindings,
 ) -> None:
-    scope = _scope(config)
+    scope = _with_sub_configs(_scope(config), config)
     dims = _dims(rule, scope)
     compiled = [(r, _compile(r)) for r in rule.tensors]
     unknown, wrong, seen = [], [], defaultdict(set)

@@ -43,7 +43,7 @@ from bedrock_pipeline.dataset_limits import (
 from bedrock_pipeline.dataset_limits import llama_limits as _llama
 from bedrock_pipeline.dataset_limits import nova_limits as _nova
 from bedrock_pipeline.dataset_limits import titan_limits as _titan
-from bedrock_pipeline.formats import DatasetFormat
+from bedrock_pipeline.formats import ConverseDialect, DatasetFormat
 from bedrock_pipeline.import_rules import IMPORT_RULES, WEIGHT_DTYPES, ArchitectureRule
 from bedrock_pipeline.model_spec import (
     BatchSizeGuide,
@@ -175,6 +175,20 @@ CONTAINER_FT = DatasetLimits(
     min_train_records=1,
     max_tokens_per_record=IMPORT.max_context_tokens,
 )
+# Llama 3.2 Vision in our container: Converse records with images in user turns (png, jpeg,
+# gif, webp as [prep] lists for Llama 3.2 Vision), one system block as Bedrock's Llama rows;
+# no Bedrock record quotas, Custom Model Import's context limit.
+CONTAINER_VISION_FT = DatasetLimits(
+    formats=(CONVERSE,),
+    source="training_image/ (our container); image formats from [prep]; context from [import]",
+    min_train_records=1,
+    max_tokens_per_record=IMPORT.max_context_tokens,
+    converse=ConverseDialect(
+        "preparing-image-text-data.html; training_image/ (our container)",
+        media=frozenset({"image"}),
+        max_system_blocks=1,
+    ),
+)
 CONTAINER_CPT = DatasetLimits(
     formats=(INPUT,),
     source="training_image/ (our container)",
@@ -202,12 +216,18 @@ def _bedrock(
     )  # fmt: skip
 
 
-def _container(model_id: str, name: str, architecture: str, estimator: TokenEstimator) -> ModelSpec:
+def _container(
+    model_id: str,
+    name: str,
+    architecture: str,
+    estimator: TokenEstimator,
+    customizations: Mapping[CustomizationType, DatasetLimits] | None = None,
+) -> ModelSpec:
     return ModelSpec(
         model_id,
         name,
         Trainer.CONTAINER,
-        {FT: CONTAINER_FT, CPT: CONTAINER_CPT},
+        customizations or {FT: CONTAINER_FT, CPT: CONTAINER_CPT},
         CONTAINER_HP,
         estimator,
         import_architecture=architecture,
@@ -258,6 +278,8 @@ _SPECS: tuple[ModelSpec, ...] = (
     _container("container/mistral", "Mistral (container)", "MistralForCausalLM", OPEN_ESTIMATOR),
     _container("container/qwen2", "Qwen2 / Qwen2.5 (container)", "Qwen2ForCausalLM",
                OPEN_ESTIMATOR),
+    _container("container/llama3-vision", "Llama 3.2 Vision (container)",
+               "MllamaForConditionalGeneration", LLAMA_ESTIMATOR, {FT: CONTAINER_VISION_FT}),
 )
 # fmt: on
 

@@ -28,7 +28,10 @@ CHANNEL_TRAIN = "train"
 CHANNEL_VALIDATION = "validation"  # optional: enables validation loss, early stopping, best keep
 CHANNEL_BASE_MODEL = "base_model"  # HF-layout weights, config.json and tokenizer files
 REQUIRED_CHANNELS: tuple[str, ...] = (CHANNEL_TRAIN, CHANNEL_BASE_MODEL)
-OPTIONAL_CHANNELS: tuple[str, ...] = (CHANNEL_VALIDATION,)
+# Image records (Llama 3.2 Vision): the referenced S3 objects, staged as <bucket>/<key> under the
+# channel (s3://b/k/x.png -> $SM_CHANNEL_IMAGES/b/k/x.png); the container never reads S3 itself.
+CHANNEL_IMAGES = "images"
+OPTIONAL_CHANNELS: tuple[str, ...] = (CHANNEL_VALIDATION, CHANNEL_IMAGES)
 
 # SageMaker metric name -> key printed in the metric line.
 METRIC_KEYS: dict[str, str] = {
@@ -169,6 +172,10 @@ class TrainConfig(BaseModel):
     seed: int = Field(42, ge=0, le=2**31 - 1)
     logEverySteps: int = Field(1, ge=1, le=100_000)
     exportShardSizeMb: int = Field(5000, ge=1, le=50_000)
+    # Vision models (Mllama): the vision tower is frozen unless this is false (full fine-tuning
+    # only); LoRA adapts the language model's linears, its cross-attention ones only when asked.
+    freezeVisionTower: bool = True
+    loraCrossAttention: bool = False
 
     @field_validator("loraTargetModules", mode="before")
     @classmethod

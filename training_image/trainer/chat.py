@@ -78,7 +78,13 @@ def _messages(conv: Conversation) -> list[dict[str, str]]:
 
 def render(tokenizer: Any, conv: Conversation) -> tuple[str, list[tuple[int, int]]]:
     """The templated text and the character spans of every assistant turn."""
-    messages = _messages(conv)
+    return render_messages(tokenizer, _messages(conv))
+
+
+def render_messages(
+    tokenizer: Any, messages: list[dict[str, Any]]
+) -> tuple[str, list[tuple[int, int]]]:
+    """`render` for template-ready messages (content a string or a list of typed entries)."""
     full: str = tokenizer.apply_chat_template(messages, tokenize=False)
     spans = []
     for i, message in enumerate(messages):

@@ -137,7 +137,7 @@ def _conversation(record: Any, fmt: DatasetFormat, path: str, line: int) -> Conv
     conv = to_conversation(record, fmt, path=path, line=line)
     if conv.has_images:
         raise DataError(
-            f"{path}:{line}: images are not supported: the training container fine-tunes "
-            "text-only decoder models; remove image blocks or use a Bedrock-managed job"
+            f"{path}:{line}: images are not supported by this text-only base model; remove the "
+            "image blocks, or train a Llama 3.2 Vision base model (container/llama3-vision)"
         )
     return conv

@@ -107,8 +107,13 @@ def export(
     base_dir: Path | None,
     shard_bytes: int = 5000 * 1024**2,
     dtype: torch.dtype = EXPORT_DTYPE,
+    processor: Any = None,
 ) -> list[str]:
-    """Collective: every rank calls it; rank 0 writes `out` and returns the weight files."""
+    """Collective: every rank calls it; rank 0 writes `out` and returns the weight files.
+
+    `processor` (vision models): also written, so preprocessor_config.json and the chat
+    template travel with the weights.
+    """
     main = runtime.is_main()
     writer = _ShardWriter(out, shard_bytes) if main else None
     if main:
@@ -120,6 +125,8 @@ def export(
         return []
     files = writer.finish()
     _write_configs(lm, tokenizer, out, base_dir, dtype)
+    if processor is not None:
+        processor.save_pretrained(out)
     return files
 
 
@@ -130,6 +137,10 @@ def _write_configs(
     config = trained.__class__.from_dict(trained.to_dict())
     config.torch_dtype = dtype
     config.use_cache = True  # disabled for training only
+    for sub in ("text_config", "vision_config"):  # composite configs (Mllama)
+        if getattr(config, sub, None) is not None:
+            getattr(config, sub).torch_dtype = dtype
+            getattr(config, sub).use_cache = True
     config.architectures = [lm.__class__.__name__]
     config._attn_implementation_autoset = False  # as save_pretrained does: not a saved setting
     config.save_pretrained(out)

@@ -65,17 +65,25 @@ def _targets(decoder: nn.Module, names: tuple[str, ...]) -> list[str]:
 
 
 def apply_lora(
-    lm: nn.Module, names: tuple[str, ...], rank: int, alpha: float, dropout: float
+    lm: nn.Module,
+    names: tuple[str, ...],
+    rank: int,
+    alpha: float,
+    dropout: float,
+    skip: tuple[str, ...] = (),
 ) -> list[str]:
     """Freeze the model and wrap the targeted linears of its decoder; returns their full names.
 
     Only the decoder's linears are candidates: lm_head stays frozen, as in peft's "all-linear".
+    Linears whose name contains a part in `skip` stay frozen (Mllama: "cross_attn.").
     """
     lm.requires_grad_(False)
     decoder = decoder_of(lm)
     prefix = next(n for n, m in lm.named_modules() if m is decoder)
     wrapped = []
     for name in _targets(decoder, names):
+        if any(part in f"{name}." for part in skip):
+            continue
         parent_name, _, child = name.rpartition(".")
         parent = decoder.get_submodule(parent_name) if parent_name else decoder
         setattr(parent, child, LoRALinear(getattr(parent, child), rank, alpha, dropout))

@@ -19,7 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bedrock_pipeline.training_contract import CHANNEL_BASE_MODEL, CHANNEL_TRAIN, CHANNEL_VALIDATION
+from bedrock_pipeline.training_contract import (
+    CHANNEL_BASE_MODEL,
+    CHANNEL_IMAGES,
+    CHANNEL_TRAIN,
+    CHANNEL_VALIDATION,
+)
 
 OPT_ML = Path("/opt/ml")
 MASTER_PORT = 29500
@@ -41,6 +46,7 @@ class Paths:
     output: Path  # SageMaker reads `failure` here as the job's FailureReason
     # Best weights of full fine-tuning: local disk, not synced to S3 (TRAINER_BEST_DIR).
     best_local: Path = Path("/tmp/trainer-best")
+    images: Path | None = None  # the images of image records, laid out as <bucket>/<key>
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Paths:
@@ -51,6 +57,7 @@ class Paths:
 
         config_dir = Path(env.get("SM_INPUT_CONFIG_DIR", OPT_ML / "input" / "config"))
         validation = channel(CHANNEL_VALIDATION)
+        images = channel(CHANNEL_IMAGES)
         return cls(
             hyperparameters=config_dir / "hyperparameters.json",
             train=channel(CHANNEL_TRAIN),
@@ -60,6 +67,7 @@ class Paths:
             checkpoints=Path(env.get("TRAINER_CHECKPOINT_DIR", OPT_ML / "checkpoints")),
             output=Path(env.get("SM_OUTPUT_DIR", OPT_ML / "output")),
             best_local=Path(env.get("TRAINER_BEST_DIR", "/tmp/trainer-best")),
+            images=images if images.is_dir() else None,
         )
 
     def check(self) -> None:
@@ -68,7 +76,7 @@ class Paths:
                 raise ContractError(
                     f"required input channel '{name}' is missing (looked in {path}); "
                     f"CreateTrainingJob must define channels: {CHANNEL_TRAIN}, {CHANNEL_BASE_MODEL}"
-                    f" (optional: {CHANNEL_VALIDATION})"
+                    f" (optional: {CHANNEL_VALIDATION}, {CHANNEL_IMAGES})"
                 )
         if not (self.base_model / "config.json").exists():
             raise ContractError(

@@ -22,7 +22,7 @@ from transformers import AutoTokenizer
 from bedrock_pipeline.formats import FormatError
 from bedrock_pipeline.import_check import check_directory
 from bedrock_pipeline.training_contract import metric_line
-from training_image.trainer import checkpoint, runtime
+from training_image.trainer import checkpoint, runtime, vision
 from training_image.trainer.attention import resolve_backend
 from training_image.trainer.chat import TemplateError, ensure_chat_template
 from training_image.trainer.checkpoint import TrainerState
@@ -94,20 +94,31 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.manual_seed(cfg.seed + rank)  # dropout differs per rank; data order does not
     tokenizer = AutoTokenizer.from_pretrained(paths.base_model)
-    hf_config = load_hf_config(paths.base_model)
+    image_model = vision.is_vision(paths.base_model)
+    processor = vision.load_processor(paths.base_model) if image_model else None
+    hf_config = (vision.load_config if image_model else load_hf_config)(paths.base_model)
     ensure_chat_template(tokenizer, hf_config.model_type)
     pad_id = (
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     )
-    train, val = _data(job, tokenizer)
-    rows = Rows.build(train.examples, cfg.maxSequenceLength, cfg.packing)
-    val_rows = Rows.build(val.examples, cfg.maxSequenceLength, cfg.packing) if val else None
+    rows: Rows | vision.VisionRows
+    val_rows: Rows | vision.VisionRows | None
+    if processor is not None:
+        rows, val_rows, _ = vision.data(cfg, paths.train, paths.validation, paths.images, processor)
+    else:
+        train, val = _data(job, tokenizer)
+        rows = Rows.build(train.examples, cfg.maxSequenceLength, cfg.packing)
+        val_rows = Rows.build(val.examples, cfg.maxSequenceLength, cfg.packing) if val else None
     check_batch_layout(cfg, world)
     plan = Schedule(len(rows.rows), cfg.batchSize, cfg.microBatchSize, world, cfg.seed)
     total = plan.steps_per_epoch * cfg.epochCount
     total = min(total, cfg.maxSteps) if cfg.maxSteps else total
     eval_every = cfg.evalEverySteps or plan.steps_per_epoch
-    backend = resolve_backend(cfg.attention, device, cfg.mixedPrecision == "bf16")
+    backend = (
+        vision.ATTENTION
+        if image_model
+        else resolve_backend(cfg.attention, device, cfg.mixedPrecision == "bf16")
+    )
     mesh = runtime.mesh(cfg.sharding)
     layout = " x ".join(
         f"{n} {s}" for n, s in zip(mesh.mesh_dim_names or (), mesh.shape, strict=True)
@@ -117,7 +128,11 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
         f"steps/epoch, {total} steps, accumulation {plan.accumulation}, world {world} "
         f"({layout}), attention {backend}, method {cfg.method}"
     )
-    model = build(cfg, hf_config, paths.base_model, mesh, device, backend)
+    model: CausalLMWithLoss | vision.MllamaWithLoss = (
+        vision.build(cfg, hf_config, paths.base_model, mesh, device)
+        if image_model
+        else build(cfg, hf_config, paths.base_model, mesh, device, backend)
+    )
     params = trainable(model)
     optimizer = new_optimizer(cfg, params, device)
     state = TrainerState()
@@ -153,7 +168,9 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
         for group in optimizer.param_groups:
             group["lr"] = lr
         batches = [rows.batch(ix, pad_id, cfg.packing) for ix in plan.rows_for(state.step, rank)]
-        stats = train_step(model, optimizer, params, batches, device, cfg.maxGradNorm)
+        # The vision model and batch have the text ones' interface (forward(batch, positions),
+        # labels, label_tokens, real_tokens, to(device)).
+        stats = train_step(model, optimizer, params, batches, device, cfg.maxGradNorm)  # type: ignore[arg-type]
         state.step += 1
         train_loss = stats.loss
         record = {"step": state.step, "train_loss": train_loss, "lr": lr}
@@ -183,12 +200,16 @@ def run(job: Job, *, interrupt_after: int | None = None) -> Outcome:
             checkpoint.save(paths.checkpoints, model, optimizer, state)
         if interrupt_after is not None and state.step >= interrupt_after and state.step < total:
             return Outcome(state, total, exported=False)
-    finish(job, model, tokenizer, state, best_dir)
+    finish(job, model, tokenizer, state, best_dir, processor)
     return Outcome(state, total, exported=True)
 
 
 def evaluate(
-    model: CausalLMWithLoss, rows: Rows, pad_id: int, cfg: TrainConfig, device: torch.device
+    model: CausalLMWithLoss | vision.MllamaWithLoss,
+    rows: Rows | vision.VisionRows,
+    pad_id: int,
+    cfg: TrainConfig,
+    device: torch.device,
 ) -> float:
     """Mean token loss over the whole validation set, split over ranks."""
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -221,7 +242,12 @@ def evaluate(
 
 
 def finish(
-    job: Job, model: CausalLMWithLoss, tokenizer: object, state: TrainerState, best_dir: Path
+    job: Job,
+    model: CausalLMWithLoss | vision.MllamaWithLoss,
+    tokenizer: object,
+    state: TrainerState,
+    best_dir: Path,
+    processor: object = None,
 ) -> None:
     """Best weights back in, merged export, loss curve, import check. Collective until export."""
     if state.best_step is not None and checkpoint.restore_best(best_dir, model):
@@ -231,7 +257,7 @@ def finish(
         )
     out = job.paths.model
     shard_bytes = job.cfg.exportShardSizeMb * 1024**2
-    files = export(model.lm, tokenizer, out, job.paths.base_model, shard_bytes)
+    files = export(model.lm, tokenizer, out, job.paths.base_model, shard_bytes, processor=processor)
     if runtime.is_main():
         write_history(out / "training_history.json", state)
         plot_losses(out / "loss_curve.png", state.history)
