@@ -14,7 +14,7 @@ export AUDIT_VENV
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 
-.PHONY: help setup training-setup audit-setup synth test lint format typecheck lock train-local train-local-vision audit bench clean
+.PHONY: help setup training-setup audit-setup synth test lint format typecheck lock train-local train-local-vision demo audit bench clean
 
 # `make help` prints every target that has a `## ` comment: add one to each new target.
 help: ## this list
@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 $(VENV)/.training: $(VENV)/.installed
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,training]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,training,local]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -96,6 +96,10 @@ train-local: training-setup ## validate the sample data, then a tiny LoRA run on
 
 train-local-vision: training-setup ## a tiny Llama 3.2 Vision (Mllama) LoRA run on generated images, on this CPU
 	$(PY) -m training_image.local_run_vision --out build/local-run-vision
+
+# Local mode (docs/local.md): synthesizes the dev stage, then runs it against local stand-ins.
+demo: training-setup ## the whole workflow in local mode (emulation): base vs fine-tuned, build/demo/
+	$(PY) -m bedrock_pipeline.local.demo --out build/demo
 
 audit: setup audit-setup ## security report for every stage (cdk.out/security-report.md)
 	$(PY) -m tools.audit

@@ -20,11 +20,25 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from bedrock_pipeline.aws.errors import environment_problem
-from bedrock_pipeline.client.commands import check_import, check_run, runs, score, validate_data
+from bedrock_pipeline.client.commands import (
+    check_import,
+    check_run,
+    local,
+    runs,
+    score,
+    validate_data,
+)
 from bedrock_pipeline.client.output import HelpFormatter, error, os_error_message
 
 # One entry per subcommand module; order is the order in --help.
-COMMAND_MODULES: tuple[ModuleType, ...] = (validate_data, check_run, check_import, score, runs)
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    validate_data,
+    check_run,
+    check_import,
+    score,
+    runs,
+    local,
+)
 DISTRIBUTION = "bedrock-customization-pipeline"
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-PAGES = ("validation", "workflow", "training", "evaluation", "api", "security", "benchmarks")
+PAGES = (
+    "validation", "workflow", "training", "evaluation", "local", "api", "security", "benchmarks",
+)  # fmt: skip
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 

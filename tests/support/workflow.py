@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 
 from bedrock_pipeline.aws.retry import Backoff
-from tests.workflow.emulator import REGION, AwsEmulator
-from tests.workflow.harness import MotoDeployment
+from bedrock_pipeline.local.deployment import MotoDeployment
+from bedrock_pipeline.local.emulator import REGION, AwsEmulator
 
 FAST = Backoff(attempts=6, base_s=0.001, cap_s=0.005)
 

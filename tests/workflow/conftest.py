@@ -13,11 +13,11 @@ import pytest
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from bedrock_pipeline.local.deployment import MotoDeployment
+from bedrock_pipeline.local.emulator import ACCOUNT, REGION, AwsEmulator
 from tests.authorization import Ledger, check_scenario, recorder_for
 from tests.support.assembly import Assembly
 from tests.support.workflow import FAST, Workflow, answer_sums
-from tests.workflow.emulator import ACCOUNT, REGION, AwsEmulator
-from tests.workflow.harness import MotoDeployment
 from tools.audit.authz.calls import Authorizer
 from tools.audit.authz.recorder import CallRecorder
 

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 import boto3
 
-from tests.workflow.emulator import ACCOUNT, REGION, AwsEmulator
+from bedrock_pipeline.local.emulator import ACCOUNT, REGION, AwsEmulator
 
 PSEUDO = {
     "AWS::Partition": "aws",

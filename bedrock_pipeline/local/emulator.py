@@ -1,4 +1,6 @@
-"""What moto 5.2 lacks to run the workflow, added in the tests (listed in docs/workflow.md).
+"""EMULATION. What moto 5.2 lacks to run the workflow, added around it (docs/workflow.md and
+docs/local.md list every extension). The workflow tests and local mode (``local.py``) use it; it
+enforces no IAM or KMS policy.
 
 1. Virtual time: moto's Wait state sleeps for real; here it advances a clock instead, which the
    job driver reads (``lambdas.jobs.clock.now``) and the emulated jobs age by. A 24-hour job runs
@@ -32,9 +34,7 @@ from typing import Any, cast
 
 from botocore.client import BaseClient
 
-from bedrock_pipeline.registry import IMPORT
-from tests.shards import tiny_llama_files
-from tests.workflow.emulated_bedrock import (
+from bedrock_pipeline.local.emulated_bedrock import (
     ACCOUNT,
     REGION,
     BedrockExtensions,
@@ -42,6 +42,24 @@ from tests.workflow.emulated_bedrock import (
     JobScript,
     client_error,
 )
+from bedrock_pipeline.local.tiny_weights import tiny_llama_files
+from bedrock_pipeline.registry import IMPORT
+
+
+class Patches:
+    """``setattr`` with undo: pytest's ``monkeypatch`` outside pytest (local mode)."""
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def setattr(self, target: Any, name: str, value: Any) -> None:
+        self._saved.append((target, name, getattr(target, name)))
+        setattr(target, name, value)
+
+    def undo(self) -> None:
+        while self._saved:
+            target, name, value = self._saved.pop()
+            setattr(target, name, value)
 
 
 class VirtualClock:
@@ -71,6 +89,10 @@ class AwsEmulator(BedrockExtensions):
         self.hold_waits = False
         self.waiting = threading.Event()  # set while an execution sits in a held Wait
         self.status_change_targets: Callable[[dict[str, Any]], None] | None = None
+        # Local mode: each Wait sleeps this long (at most its waitSeconds) in real time instead
+        # of advancing the virtual clock, so jobs that run for real (the training container)
+        # are polled every few seconds and age as they really do.
+        self.real_wait_s = 0.0
         self._moto_clients: dict[str, Any] = {}
 
     # -- test controls ---------------------------------------------------------------------
@@ -118,6 +140,9 @@ class AwsEmulator(BedrockExtensions):
                 emulator.waiting.set()
                 while emulator.hold_waits and env.is_running():
                     time.sleep(0.02)
+            if emulator.real_wait_s:  # real jobs age in real time: poll often, skip no time
+                time.sleep(min(float(wait_seconds), emulator.real_wait_s))
+                return
             emulator.clock.advance(wait_seconds)
 
         monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)

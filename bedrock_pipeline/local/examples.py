@@ -1,0 +1,44 @@
+"""The input files of the example run documents in ``examples/local/``, built here.
+
+    python -m bedrock_pipeline.local.examples OUT
+
+Writes ``OUT/local-examples/`` as ``--files OUT`` serves it: ``qa/train.jsonl``,
+``qa/validation.jsonl``, ``qa/test.jsonl`` (the generated finance QA set of ``demo_data``) and
+two tiny Llama checkpoints, ``weights/base/`` and ``weights/tuned/`` (random weights, a
+tokenizer trained on the set: nothing is downloaded). Then, for example::
+
+    bedrock-pipeline local start examples/local/import.json --files OUT \\
+        --model container/llama3=OUT/local-examples/weights/base
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from bedrock_pipeline.local import demo_data
+
+BUCKET = "local-examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "local"
+
+
+def build_files(out: Path, *, train: int = 48, test: int = 6) -> Path:
+    """The files folder for the examples; returns the base weights' directory."""
+    from training_image.tiny import train_tokenizer, write_base_model
+
+    root = out / BUCKET
+    sets = demo_data.splits(train, 8, test, 0, seed=11)
+    for name, rows in (("train", sets.train), ("validation", sets.validation), ("test", sets.test)):
+        demo_data.write_jsonl(root / "qa" / f"{name}.jsonl", [demo_data.as_record(q) for q in rows])
+    texts = [t for q in sets.train for t in (demo_data.SYSTEM, q.user, q.concise, q.verbose)]
+    tokenizer = train_tokenizer(iter(texts), vocab_size=512)
+    for seed, name in ((0, "base"), (1, "tuned")):
+        write_base_model(root / "weights" / name, "llama", tokenizer, seed=seed)
+    return root / "weights" / "base"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    print(f"base weights: {build_files(Path(sys.argv[1]))}")

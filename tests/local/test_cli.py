@@ -1,0 +1,56 @@
+"""`bedrock-pipeline local start`: usage errors name the file and field, exit 2, start nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bedrock_pipeline.client.cli import main
+
+
+def _doc(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "run.json"
+    path.write_text(body)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "extra", "message"),
+    [
+        ("{not json", [], "run.json:1: not JSON"),
+        ("[1]", [], "the run document is a JSON object, not list"),
+        (json.dumps({"runName": "x"}), [], "run.json: baseModelId: Field required"),
+        (
+            json.dumps({"runName": "x", "baseModelId": "container/llama3", "trainer": "import"}),
+            [],
+            "modelDataUri: required when trainer=import",
+        ),
+        (
+            json.dumps({"runName": "x", "baseModelId": "m"}),
+            ["--model", "m"],
+            "expected MODEL_ID=DIR",
+        ),
+        (
+            json.dumps({"runName": "x", "baseModelId": "m"}),
+            ["--model", "m=/nonexistent"],
+            "/nonexistent holds no config.json",
+        ),
+        (json.dumps({"runName": "x", "baseModelId": "m"}), ["--files", "/nonexistent"], "no such"),
+    ],
+)
+def test_usage_errors_exit_2_with_the_place_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, extra: list[str], message: str
+) -> None:
+    path = _doc(tmp_path, body)
+    assert main(["local", "start", str(path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bedrock-pipeline local start: error:")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_a_missing_document_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["local", "start", "/nonexistent/run.json"]) == 2
+    assert "/nonexistent/run.json" in capsys.readouterr().err

@@ -1,0 +1,68 @@
+"""`local start` on the example run documents (examples/local/, docs/local.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bedrock_pipeline.local.examples import EXAMPLES, build_files
+from bedrock_pipeline.local.runner import run_locally
+from tests.support.assembly import Assembly
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("local-files")
+    return root, build_files(root)
+
+
+def _start(name: str, assembly: Assembly, files: tuple[Path, Path], out: Path, model: str):
+    document = json.loads((EXAMPLES / f"{name}.json").read_text())
+    root, base = files
+    return run_locally(
+        document, templates=assembly.templates, out=out, files=root, weights={model: base}
+    )
+
+
+@pytest.mark.slow
+def test_import_example_checks_registers_and_evaluates_the_weights(
+    dev_assembly: Assembly, files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    result = _start("import", dev_assembly, files, tmp_path, "container/llama3")
+    summary = result.summary
+    assert result.status == "SUCCEEDED", (summary["error"], summary["cause"])
+    (check,) = summary["importChecks"].values()
+    assert check.startswith("ready: LlamaForCausalLM")
+    arn = summary["output"]["outputs"]["importedModelArn"]
+    assert "local weights" in summary["servedBy"][arn]
+    report = json.loads((tmp_path / "artifacts" / "evaluation" / "report.json").read_text())
+    tokens = report["models"]["custom"]["outputTokens"]
+    assert tokens["count"] == report["records"] and tokens["max"] <= 32  # maxTokens
+    assert (tmp_path / "notifications.jsonl").read_text().strip()
+
+
+@pytest.mark.slow
+def test_bedrock_example_is_status_only_and_says_so(
+    dev_assembly: Assembly, files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    haiku = "anthropic.claude-3-haiku-20240307-v1:0:200k"
+    result = _start("bedrock", dev_assembly, files, tmp_path, haiku)
+    summary = result.summary
+    assert result.status == "SUCCEEDED", (summary["error"], summary["cause"])
+    # The same weights answer for base and custom: no gain, the gate keeps the model back.
+    assert result.outcome == "NOT_PROMOTED"
+    assert any("EMULATED job status only" in note for note in summary["emulated"])
+    (stand_in,) = [by for model, by in summary["servedBy"].items() if "provisioned-model" in model]
+    assert stand_in.startswith("EMULATED")
+    assert (tmp_path / "artifacts" / "evaluation" / "report.md").is_file()
+
+
+def test_every_example_is_a_valid_run_document() -> None:
+    from bedrock_pipeline.run_spec import RunSpec
+
+    names = sorted(p.stem for p in EXAMPLES.glob("*.json"))
+    assert names == ["bedrock", "container", "import"]
+    for name in names:
+        RunSpec.model_validate(json.loads((EXAMPLES / f"{name}.json").read_text()))
