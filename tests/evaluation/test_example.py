@@ -1,4 +1,5 @@
-"""The example report in docs/evaluation.md is what the code renders from the committed fixture."""
+"""The example report in docs/evaluation.md is what the code renders from the committed
+predictions (the output of `make demo`)."""
 
 from __future__ import annotations
 
