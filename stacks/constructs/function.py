@@ -53,8 +53,8 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 @jsii.implements(ILocalBundling)
 class _CopyPackage:
     """Copies ``lambdas/`` (the handlers) and ``bedrock_pipeline/`` (the domain, without the
-    client) into the asset as packages, so handlers import exactly as tests do. Runs locally:
-    synthesis needs no Docker."""
+    client and local mode) into the asset as packages, so handlers import exactly as tests do.
+    Runs locally: synthesis needs no Docker."""
 
     def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt")
@@ -63,7 +63,8 @@ class _CopyPackage:
         shutil.copytree(
             DOMAIN_DIR,
             out / "bedrock_pipeline",
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "client"),
+            # The client/CLI and local mode's emulator run on a workstation, never in a Lambda.
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "client", "local"),
             dirs_exist_ok=True,
         )
         return True
