@@ -37,6 +37,9 @@ PASS_THROUGH = (
     "contextlib",
     "aws_lambda_powertools",
 )
+# The emulator (local mode's and the workflow tests'): a call it makes answers for AWS, as a
+# service does (a training job writing its model), and is never a handler's.
+EMULATION = "bedrock_pipeline.local"
 
 
 class CallRecorder:
@@ -82,6 +85,8 @@ class CallRecorder:
         frame: Any = sys._getframe(2)
         while frame is not None:
             module = str(frame.f_globals.get("__name__", ""))
+            if module == EMULATION or module.startswith(EMULATION + "."):
+                return None
             if not module.startswith(PASS_THROUGH) and module != __name__:
                 package = ".".join(module.split(".")[:2])
                 if package not in self.handlers:
