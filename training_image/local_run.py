@@ -154,8 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     started = time.perf_counter()
     env = prepare(args.out.resolve(), args.epochs, args.train, args.validation)
+    return launch(args.out.resolve(), env, args.nproc, started)
+
+
+def launch(out: Path, env: dict[str, str], nproc: int, started: float) -> int:
+    """Runs the container's entry point on this CPU with SageMaker's variables ``env`` and
+    ``nproc`` gloo workers, then reports on ``out/model``; the process exit code."""
     os.environ.update(env)
-    os.environ["TRAINER_NPROC_PER_NODE"] = str(args.nproc)
+    os.environ["TRAINER_NPROC_PER_NODE"] = str(nproc)
     # Workers must import this checkout (the package may not be pip-installed).
     root = str(Path(__file__).resolve().parent.parent)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     if code != 0:
         print(f"training failed with exit code {code}", file=sys.stderr)
         return code
-    ok = report(args.out.resolve() / "model")
+    ok = report(out / "model")
     print(f"done in {time.perf_counter() - started:.0f} s")
     return 0 if ok else 1
 

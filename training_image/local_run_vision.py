@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from training_image.local_run import report
+from training_image.local_run import launch
 from training_image.tiny_vision import (
     dataset_texts,
     vision_tokenizer,
     write_dataset,
     write_vision_base_model,
 )
-from training_image.trainer import __main__ as container_entry
 
 BUCKET = "amzn-s3-demo-bucket"
 HYPERPARAMETERS = {
@@ -83,17 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    os.environ.update(prepare(args.out.resolve(), args.epochs))
-    os.environ["TRAINER_NPROC_PER_NODE"] = str(args.nproc)
-    root = str(Path(__file__).resolve().parent.parent)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    code = container_entry.main()
-    if code != 0:
-        print(f"training failed with exit code {code}", file=sys.stderr)
-        return code
-    ok = report(args.out.resolve() / "model")
-    print(f"done in {time.perf_counter() - started:.0f} s")
-    return 0 if ok else 1
+    env = prepare(args.out.resolve(), args.epochs)
+    return launch(args.out.resolve(), env, args.nproc, started)
 
 
 if __name__ == "__main__":
