@@ -27,6 +27,22 @@ def _start(name: str, assembly: Assembly, files: tuple[Path, Path], out: Path, m
 
 
 @pytest.mark.slow
+def test_container_example_trains_imports_and_evaluates(
+    dev_assembly: Assembly, files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    result = _start("container", dev_assembly, files, tmp_path, "container/llama3")
+    summary = result.summary
+    assert result.status == "SUCCEEDED", (summary["error"], summary["cause"])
+    # The gate decides; one epoch on the example's few records need not promote.
+    assert result.outcome in {"SUCCEEDED", "NOT_PROMOTED"}
+    (check,) = summary["importChecks"].values()
+    assert check.startswith("ready: LlamaForCausalLM")  # the container's own export
+    report = json.loads((tmp_path / "artifacts" / "evaluation" / "report.json").read_text())
+    assert set(report["models"]) == {"base", "custom"}
+    assert report["models"]["custom"]["outputTokens"]["count"] == report["records"]
+
+
+@pytest.mark.slow
 def test_import_example_checks_registers_and_evaluates_the_weights(
     dev_assembly: Assembly, files: tuple[Path, Path], tmp_path: Path
 ) -> None:
