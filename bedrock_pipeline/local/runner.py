@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,8 +55,31 @@ class LocalRun:
     out: Path
 
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+class NotACheckoutError(RuntimeError):
+    """Local mode synthesizes the stage (``stacks/``) and runs the container
+    (``training_image/``): both live in the repository, not in the installed package."""
+
+
+def use_checkout() -> Path:
+    """The repository this package was installed from (editable install or ``PYTHONPATH``),
+    put on ``sys.path``; NotACheckoutError when ``stacks/`` or ``training_image/`` is absent."""
+    missing = [d for d in ("stacks", "training_image") if not (CHECKOUT / d).is_dir()]
+    if missing:
+        raise NotACheckoutError(
+            f"local mode runs from a checkout of the repository (pip install -e .); "
+            f"{', '.join(missing)} not found beside {CHECKOUT / 'bedrock_pipeline'}"
+        )
+    if str(CHECKOUT) not in sys.path:
+        sys.path.insert(0, str(CHECKOUT))
+    return CHECKOUT
+
+
 def synthesize_templates(stage: str, outdir: Path) -> dict[str, dict[str, Any]]:
     """The stage's templates, synthesized here (as ``make synth``; needs no AWS account)."""
+    use_checkout()
     from stacks.pipeline_app import build_app
 
     build_app(stage, outdir=str(outdir)).app.synth()

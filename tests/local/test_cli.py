@@ -54,3 +54,24 @@ def test_usage_errors_exit_2_with_the_place_named(
 def test_a_missing_document_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["local", "start", "/nonexistent/run.json"]) == 2
     assert "/nonexistent/run.json" in capsys.readouterr().err
+
+
+def test_an_installed_package_without_the_repository_is_told_to_use_a_checkout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bedrock_pipeline.local import runner
+
+    monkeypatch.setattr(runner, "CHECKOUT", tmp_path)  # site-packages: no stacks/ beside it
+    body = json.dumps(
+        {
+            "runName": "x",
+            "baseModelId": "container/llama3",
+            "trainer": "import",
+            "modelDataUri": "s3://b/weights/",
+        }
+    )
+    assert main(["local", "start", str(_doc(tmp_path, body))]) == 2
+    err = capsys.readouterr().err
+    assert "local mode runs from a checkout of the repository" in err
+    assert "stacks, training_image not found" in err
+    assert "Traceback" not in err

@@ -103,9 +103,18 @@ def run(args: argparse.Namespace) -> int:
         where = ".".join(str(p) for p in first["loc"]) or "(document)"
         return _usage(f"{args.document}: {where}: {first['msg']}")
     try:
-        from bedrock_pipeline.local.runner import run_locally, synthesize_templates
+        from bedrock_pipeline.local.runner import (
+            NotACheckoutError,
+            run_locally,
+            synthesize_templates,
+            use_checkout,
+        )
     except ImportError as exc:
         return _usage(f"local mode needs the local and training extras ({exc.name} is missing)")
+    try:
+        use_checkout()
+    except NotACheckoutError as exc:
+        return _usage(str(exc))
     out = args.out or Path("build/local") / spec.run_name
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bcp-local-synth-") as synth:
