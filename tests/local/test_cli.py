@@ -67,7 +67,7 @@ def test_an_installed_package_without_the_repository_is_told_to_use_a_checkout(
             "runName": "x",
             "baseModelId": "container/llama3",
             "trainer": "import",
-            "modelDataUri": "s3://b/weights/",
+            "modelDataUri": "s3://team-bucket/weights/",
         }
     )
     assert main(["local", "start", str(_doc(tmp_path, body))]) == 2
