@@ -4,9 +4,8 @@ Pure data, read by `bedrock_pipeline.import_check` (the CLI, the workflow's read
 the training container) and re-exported by the registry. Source:
   [import] Bedrock user guide, model-customization-import-model.html ("Supported
            architectures", "Import source"): the architectures, Hugging Face safetensors weights,
-           FP32/FP16/BF16 precision (quantized weights are not listed); search-tool excerpts
-           confirm the architecture list, the precision list is as collected in
-           ../shared/reference/bedrock-facts.md.
+           FP32/FP16/BF16 precision (quantized weights are not listed); the precision list is
+           to be re-confirmed against the live page.
   [hf]     transformers 4.51.3 (the version [import] names): the parameter names and shapes of
            modeling_llama/mistral/mixtral/qwen2/qwen3/qwen3_moe/t5/gpt_bigcode.py.
 

@@ -1,4 +1,5 @@
-"""`make demo`: the talk's two tables, computed on this machine through the local workflow.
+"""`make demo`: the two tables of the fine-tuned-vs-base comparison on TAT-QA (answer quality and
+output tokens), computed on this machine through the local workflow.
 
     python -m bedrock_pipeline.local.demo [--out build/demo] [--quick]
 
@@ -190,7 +191,7 @@ def predictions(artifacts: Path, model: str) -> list[dict[str, Any]]:
 
 
 def tables(report: Mapping[str, Any]) -> str:
-    """The talk's two tables: answer quality per model with the gain, and output tokens."""
+    """The two tables: answer quality per model with the gain, and output tokens."""
     base, custom = report["models"]["base"], report["models"]["custom"]
 
     rows = [

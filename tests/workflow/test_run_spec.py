@@ -121,6 +121,14 @@ INVALID = [
         ),
         "evaluation.decisionMetric",
     ),
+    (
+        doc(
+            baseModelId="container/llama3-vision",
+            trainer="container",
+            container={"baseWeightsUri": "s3://data-bucket/weights/"},
+        ),
+        "baseModelId",
+    ),
 ]
 
 

@@ -2,9 +2,9 @@
 
 Records are Bedrock's Converse format (`bedrock-conversation-2024`) with `image` blocks in user
 turns, parsed and validated by `bedrock_pipeline.formats` under the registry row's dialect. The
-image bytes come from the `images` input channel, never from S3 at run time: the workflow
-stages every referenced object as `<bucket>/<key>` under the channel, so
-`s3://b/k/x.png` is read from `$SM_CHANNEL_IMAGES/b/k/x.png`.
+image bytes come from the `images` input channel, never from S3 at run time: each referenced
+object is expected as `<bucket>/<key>` under the channel, so `s3://b/k/x.png` is read from
+`$SM_CHANNEL_IMAGES/b/k/x.png` (the workflow does not stage them yet: docs/training-vision.md).
 
 Every image is opened and checked before training starts (format png/jpeg/gif/webp as declared,
 file size, pixel count); a failure names the file, line, field and image. Pixels are made by the
@@ -30,7 +30,8 @@ from training_image.trainer.data import DataError, channel_files
 
 REGISTRY_ROW = "container/llama3-vision"
 IMAGE_TOKEN = "<|image|>"
-# ../shared/reference/bedrock-facts.md (Converse dataset format): images "<= 10 MB".
+# 10 MB per image: the project's bound; Bedrock's Llama 3.2 dataset page
+# (preparing-image-text-data.html) states the formats only.
 MAX_IMAGE_BYTES = 10 * 1000**2
 # Bedrock's Llama 3.2 pages give no pixel limit (the processor scales to at most 4 tiles of
 # 560 px anyway); this bound only refuses decompression bombs before Pillow decodes them.
