@@ -249,6 +249,8 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
             message = (
                 f"unknown field{did_you_mean(str(loc[-1]), known)}; allowed: {', '.join(known)}"
             )
+        elif error["type"] == "missing":
+            message = "required field missing"  # its input is the whole parent object
         elif error["type"] != "value_error":
             message = f"{message} (got {error.get('input')!r})"
         problems.append((field, message))

@@ -75,3 +75,20 @@ def test_an_installed_package_without_the_repository_is_told_to_use_a_checkout(
     assert "local mode runs from a checkout of the repository" in err
     assert "stacks, training_image not found" in err
     assert "Traceback" not in err
+
+
+def test_an_unknown_stage_is_a_usage_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = json.dumps(
+        {
+            "runName": "x",
+            "baseModelId": "container/llama3",
+            "trainer": "import",
+            "modelDataUri": "s3://team-bucket/weights/",
+        }
+    )
+    assert main(["local", "start", str(_doc(tmp_path, body)), "--stage", "qa"]) == 2
+    err = capsys.readouterr().err
+    assert "no such stage 'qa'" in err
+    assert "Traceback" not in err

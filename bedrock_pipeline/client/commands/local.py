@@ -117,9 +117,14 @@ def run(args: argparse.Namespace) -> int:
         return _usage(str(exc))
     out = args.out or Path("build/local") / spec.run_name
     started = time.perf_counter()
+    from stacks.config import StageConfigError
+
     with tempfile.TemporaryDirectory(prefix="bcp-local-synth-") as synth:
         print(f"synthesizing stage {args.stage} ...", flush=True)
-        templates = synthesize_templates(args.stage, Path(synth))
+        try:
+            templates = synthesize_templates(args.stage, Path(synth))
+        except StageConfigError as exc:
+            return _usage(str(exc).replace("\n", "; "))
     result = run_locally(
         document,
         templates=templates,
