@@ -20,7 +20,7 @@ import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import boto3
 
@@ -277,3 +277,35 @@ class MotoDeployment:
             for f in self.functions.values()
             if f.handler.startswith("lambdas.")
         ]
+
+
+class _Patcher(Protocol):
+    def setattr(self, target: Any, name: str, value: Any) -> None: ...
+
+
+def deploy_into_moto(
+    templates: Mapping[str, dict[str, Any]], emulator: AwsEmulator, patches: _Patcher
+) -> MotoDeployment:
+    """Deploys the synthesized templates into the active moto account (inside ``mock_aws``)
+    with the emulator's extensions: Lambda invocations reach the real handlers in-process,
+    status-change events reach the deployment's rule targets, and every cached client or
+    environment of the handlers is reset. ``patches`` is pytest's ``monkeypatch`` in tests and
+    ``Patches`` in local mode."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    deployment = MotoDeployment(templates, emulator)
+    patches.setattr(
+        LambdaSimpleBackend,
+        "invoke",
+        lambda self, name, qualifier, body, headers, response_headers: deployment.invoke(
+            name, body, response_headers
+        ),
+    )
+    deployment.deploy()
+    deployment.create_state_machine()
+    emulator.status_change_targets = deployment.deliver_status_change
+    for module in deployment.handler_modules():
+        for value in vars(module).values():
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+    return deployment

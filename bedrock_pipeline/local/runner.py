@@ -33,7 +33,7 @@ from typing import Any
 
 import boto3
 
-from bedrock_pipeline.local.deployment import MotoDeployment
+from bedrock_pipeline.local.deployment import MotoDeployment, deploy_into_moto
 from bedrock_pipeline.local.emulated_bedrock import REGION
 from bedrock_pipeline.local.emulator import Patches
 from bedrock_pipeline.local.models import LocalModels
@@ -186,7 +186,6 @@ def run_locally(
 ) -> LocalRun:
     """Run ``document`` (a run document; ``RunSpecError``/pydantic errors when invalid)."""
     from moto import mock_aws
-    from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.core.config import DefaultConfig
 
     spec = RunSpec.model_validate(document)
@@ -218,21 +217,7 @@ def run_locally(
         with mock_aws(config=config):
             emulator = LocalEmulator(out / "work", models, nproc=nproc, say=say)
             emulator.install(patches)
-            deployment = MotoDeployment(templates, emulator)
-            patches.setattr(
-                LambdaSimpleBackend,
-                "invoke",
-                lambda self, name, qualifier, body, headers, response_headers: deployment.invoke(
-                    name, body, response_headers
-                ),
-            )
-            deployment.deploy()
-            deployment.create_state_machine()
-            emulator.status_change_targets = deployment.deliver_status_change
-            for module in deployment.handler_modules():
-                for value in vars(module).values():
-                    if callable(getattr(value, "cache_clear", None)):
-                        value.cache_clear()
+            deployment = deploy_into_moto(templates, emulator, patches)
             notifications, run_events = _capture(deployment)
             _stage_files(document, files)
             sfn = boto3.client("stepfunctions", region_name=REGION)

@@ -11,9 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from moto import mock_aws
-from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from bedrock_pipeline.local.deployment import MotoDeployment
+from bedrock_pipeline.local.deployment import MotoDeployment, deploy_into_moto
 from bedrock_pipeline.local.emulator import ACCOUNT, REGION, AwsEmulator
 from tests.authorization import Ledger, check_scenario, recorder_for
 from tests.support.assembly import Assembly
@@ -56,24 +55,10 @@ def workflow(
         emulator = AwsEmulator()
         emulator.install(monkeypatch)
         emulator.answer = answer_sums
-        deployment = MotoDeployment(dev_assembly.templates, emulator)
-        monkeypatch.setattr(
-            LambdaSimpleBackend,
-            "invoke",
-            lambda self, name, qualifier, body, headers, response_headers: deployment.invoke(
-                name, body, response_headers
-            ),
-        )
-        deployment.deploy()
-        deployment.create_state_machine()
-        emulator.status_change_targets = deployment.deliver_status_change
+        deployment = deploy_into_moto(dev_assembly.templates, emulator, monkeypatch)
         from lambdas.jobs import kinds
 
         monkeypatch.setattr(kinds, "BACKOFF", FAST)
-        for module in deployment.handler_modules():
-            for value in vars(module).values():
-                if callable(getattr(value, "cache_clear", None)):
-                    value.cache_clear()
         recorder: CallRecorder = recorder_for(dev_authorizer.d)
         recorder.alias(deployed_names(deployment, dev_authorizer))
         recorder.scenario = request.node.nodeid
