@@ -11,6 +11,7 @@ texts (tests/validation/test_properties.py checks both on random and mutated rec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeGuard
 
 from bedrock_pipeline.formats import CONVERSE_SCHEMA_VERSION, DEFAULT_DIALECT, DatasetFormat
@@ -24,10 +25,12 @@ def _ok(text: Any) -> TypeGuard[str]:
     return type(text) is str and text != "" and not text.isspace()
 
 
-def _messages(record: dict[str, Any], require_answer: bool) -> list[str] | None:
-    if not _MESSAGES_KEYS.issuperset(record):
-        return None
-    messages = record.get("messages")
+def _turns(
+    messages: Any, require_answer: bool, text_of: Callable[[Any], str | None]
+) -> list[str] | None:
+    """The texts of strictly alternating user/assistant turns (each message exactly ``role`` and
+    ``content``, ``text_of`` reading the content), or None for anything the full parser must
+    judge; ``require_answer``: the last turn must be the assistant's."""
     if type(messages) is not list or not messages:
         return None
     texts = []
@@ -35,12 +38,21 @@ def _messages(record: dict[str, Any], require_answer: bool) -> list[str] | None:
     for message in messages:
         if type(message) is not dict or len(message) != 2 or message.get("role") != expected:
             return None
-        content = message.get("content")
-        if type(content) is not str or not content or content.isspace():
+        text = text_of(message.get("content"))
+        if text is None:
             return None
-        texts.append(content)
+        texts.append(text)
         expected = "assistant" if expected == "user" else "user"
     if require_answer and expected == "assistant":  # last turn was the user's
+        return None
+    return texts
+
+
+def _messages(record: dict[str, Any], require_answer: bool) -> list[str] | None:
+    if not _MESSAGES_KEYS.issuperset(record):
+        return None
+    texts = _turns(record.get("messages"), require_answer, lambda c: c if _ok(c) else None)
+    if texts is None:
         return None
     system = record.get("system")
     if system is not None:
@@ -71,20 +83,9 @@ def _converse(record: dict[str, Any], require_answer: bool, dialect: Dialect) ->
         or record.get("schemaVersion") != CONVERSE_SCHEMA_VERSION
     ):
         return None
-    messages = record.get("messages")
-    if type(messages) is not list or not messages:
-        return None
-    texts = []
-    expected = "user"
-    for message in messages:
-        if type(message) is not dict or len(message) != 2 or message.get("role") != expected:
-            return None
-        text = _block_text(message.get("content"), dialect.max_blocks_per_message)
-        if text is None:
-            return None
-        texts.append(text)
-        expected = "assistant" if expected == "user" else "user"
-    if require_answer and expected == "assistant":
+    most = dialect.max_blocks_per_message
+    texts = _turns(record.get("messages"), require_answer, lambda c: _block_text(c, most))
+    if texts is None:
         return None
     if "system" in record:
         system = _block_text(record["system"], dialect.max_system_blocks)
