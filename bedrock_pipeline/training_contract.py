@@ -28,8 +28,9 @@ CHANNEL_TRAIN = "train"
 CHANNEL_VALIDATION = "validation"  # optional: enables validation loss, early stopping, best keep
 CHANNEL_BASE_MODEL = "base_model"  # HF-layout weights, config.json and tokenizer files
 REQUIRED_CHANNELS: tuple[str, ...] = (CHANNEL_TRAIN, CHANNEL_BASE_MODEL)
-# Image records (Llama 3.2 Vision): the referenced S3 objects, staged as <bucket>/<key> under the
-# channel (s3://b/k/x.png -> $SM_CHANNEL_IMAGES/b/k/x.png); the container never reads S3 itself.
+# Image records (Llama 3.2 Vision): the referenced S3 objects, at their keys under the channel
+# (s3://b/k/x.png -> $SM_CHANNEL_IMAGES/k/x.png; bedrock_pipeline.image_manifest); the container
+# never reads S3 itself.
 CHANNEL_IMAGES = "images"
 OPTIONAL_CHANNELS: tuple[str, ...] = (CHANNEL_VALIDATION, CHANNEL_IMAGES)
 

@@ -3,7 +3,7 @@
     python -m training_image.local_run_vision --out build/local-run-vision [--nproc 2]
 
 Lays out /opt/ml as a SageMaker job would see it: a tiny random Mllama with its processor in
-the base_model channel, generated shape images staged as <bucket>/<key> in the images channel,
+the base_model channel, generated shape images at their keys in the images channel,
 Converse records that reference them by s3:// URI in train/validation, hyperparameters.json.
 Then the same `train` entry point runs: torchrun, gloo workers, FSDP2, LoRA, validation,
 checkpoints, merged export to OUT/model, import check. Exit 0 when the loss fell and the export

@@ -126,14 +126,15 @@ def draw(shape: str, colour: str, size: tuple[int, int], seed: int) -> Image.Ima
 def write_dataset(
     channel: Path, images: Path, bucket: str, count: int, seed: int, fmt: str = "png"
 ) -> list[dict[str, Any]]:
-    """`count` Converse records in channel/data.jsonl; images under images/<bucket>/<key>."""
+    """`count` Converse records in channel/data.jsonl naming s3://<bucket>/<key>; each image
+    written at images/<key> (the `images` channel's layout)."""
     rng = random.Random(seed)
     records = []
     channel.mkdir(parents=True, exist_ok=True)
     for i in range(count):
         shape, colour = rng.choice(SHAPES), rng.choice(sorted(COLOURS))
         key = f"shapes/{channel.name}-{i:04d}.{fmt}"
-        path = images / bucket / key
+        path = images / key
         path.parent.mkdir(parents=True, exist_ok=True)
         size = rng.choice([(32, 32), (48, 24), (24, 48)])
         draw(shape, colour, size, seed * 100_000 + i).save(path, format=fmt.upper())

@@ -97,8 +97,8 @@ def test_labels_only_on_assistant_tokens_with_image_tokens(
     tok = processor.tokenizer
     images = tmp_path / "images"
     for name in ("a.png", "b.png"):
-        (images / BUCKET).mkdir(parents=True, exist_ok=True)
-        draw("circle", "red", (32, 32), 0).save(images / BUCKET / name)
+        images.mkdir(parents=True, exist_ok=True)
+        draw("circle", "red", (32, 32), 0).save(images / name)
     record = converse_record(
         f"s3://{BUCKET}/a.png", "png", "What colour is the circle?", "It is red."
     )
@@ -137,7 +137,7 @@ def test_broken_image_fails_before_training_naming_record_and_image(
     vision_base: Path, tmp_path: Path, world_of_one: None, damage: Any, message: str
 ) -> None:
     env = layout(tmp_path, vision_base, HP)
-    image = tmp_path / "input" / "data" / "images" / BUCKET / "shapes" / "train-0003.png"
+    image = tmp_path / "input" / "data" / "images" / "shapes" / "train-0003.png"
     damage(image)
     with pytest.raises(ImageError) as caught:
         run_here(env, HP)

@@ -46,7 +46,7 @@ class Paths:
     output: Path  # SageMaker reads `failure` here as the job's FailureReason
     # Best weights of full fine-tuning: local disk, not synced to S3 (TRAINER_BEST_DIR).
     best_local: Path = Path("/tmp/trainer-best")
-    images: Path | None = None  # the images of image records, laid out as <bucket>/<key>
+    images: Path | None = None  # the images of image records, each at its S3 key
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Paths:

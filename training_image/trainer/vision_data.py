@@ -3,8 +3,9 @@
 Records are Bedrock's Converse format (`bedrock-conversation-2024`) with `image` blocks in user
 turns, parsed and validated by `bedrock_pipeline.formats` under the registry row's dialect. The
 image bytes come from the `images` input channel, never from S3 at run time: each referenced
-object is expected as `<bucket>/<key>` under the channel, so `s3://b/k/x.png` is read from
-`$SM_CHANNEL_IMAGES/b/k/x.png` (the workflow does not stage them yet: docs/training-vision.md).
+object is expected at its key under the channel, so `s3://b/k/x.png` is read from
+`$SM_CHANNEL_IMAGES/k/x.png` (the workflow fills the channel from a manifest of exactly those
+objects: bedrock_pipeline.image_manifest, docs/training-vision.md).
 
 Every image is opened and checked before training starts (format png/jpeg/gif/webp as declared,
 file size, pixel count); a failure names the file, line, field and image. Pixels are made by the
@@ -22,6 +23,7 @@ from PIL import Image
 
 from bedrock_pipeline.converse import IMAGE_FORMATS
 from bedrock_pipeline.formats import DatasetFormat, detect_format, iter_jsonl, to_conversation
+from bedrock_pipeline.image_manifest import ManifestError, channel_path
 from bedrock_pipeline.model_spec import CustomizationType
 from bedrock_pipeline.registry import get_model
 from bedrock_pipeline.training_contract import CHANNEL_IMAGES
@@ -72,10 +74,13 @@ def resolve(uri: str, images_dir: Path | None, where: str) -> Path:
     if images_dir is None:
         raise ImageError(
             f"{where}: {uri}: the job has no '{CHANNEL_IMAGES}' input channel; image records "
-            "need the referenced objects staged under it as <bucket>/<key>"
+            "need the referenced objects at their keys under it"
         )
-    bucket_key = uri.removeprefix("s3://")
-    path = (images_dir / bucket_key).resolve()
+    try:
+        key = channel_path(uri)
+    except ManifestError as exc:
+        raise ImageError(f"{where}: {exc}") from None
+    path = (images_dir / key).resolve()
     if not path.is_relative_to(images_dir.resolve()):
         raise ImageError(f"{where}: {uri}: the key leaves the images channel")
     return path

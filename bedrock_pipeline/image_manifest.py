@@ -1,0 +1,67 @@
+"""The images a container training job reads: a SageMaker manifest of exactly the objects the
+run's datasets name, and where each one lands in the job's ``images`` input channel.
+
+SageMaker's ``ManifestFile`` data source (SageMaker API Reference, ``S3DataSource``) is a JSON
+array: ``{"prefix": "s3://bucket/prefix/"}`` first, then one key suffix per object. SageMaker
+downloads ``prefix + suffix`` for each suffix and nothing else. The prefix "precludes ... a
+manifest whose individual S3Uri is sourced from different S3 buckets", so every image of a run
+must sit in one bucket (the registry row's ``images_in_dataset_bucket`` rule, checked by the
+validator). The prefix here is the bucket's root, so an object ``s3://b/k`` is the file
+``$SM_CHANNEL_IMAGES/k``: its key is its path under the channel (``channel_path``), whether
+SageMaker places a file at its suffix or at its whole key.
+
+Pure: no AWS calls; the validate step writes the manifest and the job driver names it as the
+``images`` channel.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+# The manifest's object name, next to the run's validation report (runs/<runName>/).
+MANIFEST_NAME = "images.manifest"
+
+
+class ManifestError(ValueError):
+    """The images cannot be listed in one manifest (another bucket, or a prefix, not an object)."""
+
+
+def split(uri: str) -> tuple[str, str]:
+    """(bucket, key) of ``s3://bucket/key``, split as S3 reads it: '?' and '#' belong to the
+    key (the validator's ``S3_OBJECT_URI`` allows them), unlike in ``urllib.parse``."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket or not key or key.endswith("/"):
+        raise ManifestError(f"{uri!r} names no object (s3://BUCKET/KEY)")
+    return bucket, key
+
+
+def channel_path(uri: str) -> str:
+    """The path of image ``s3://bucket/key`` under the ``images`` channel: ``key``."""
+    return split(uri)[1]
+
+
+def manifest_body(uris: Iterable[str]) -> bytes:
+    """The manifest (UTF-8 JSON) for the distinct ``uris``, keys sorted.
+
+    Raises ``ManifestError`` when ``uris`` is empty, names an object in a second bucket, or
+    names a prefix instead of an object."""
+    buckets: set[str] = set()
+    keys: set[str] = set()
+    for uri in uris:
+        bucket, key = split(uri)
+        buckets.add(bucket)
+        keys.add(key)
+    if not keys:
+        raise ManifestError("no images: a manifest lists at least one object")
+    if len(buckets) > 1:
+        raise ManifestError(
+            f"images in {len(buckets)} buckets ({', '.join(sorted(buckets))}); a SageMaker "
+            "manifest reads from one bucket"
+        )
+    (bucket,) = buckets
+    return json.dumps([{"prefix": f"s3://{bucket}/"}, *sorted(keys)], indent=0).encode()
+
+
+def manifest_uri(artifacts_bucket: str, run_name: str) -> str:
+    return f"s3://{artifacts_bucket}/runs/{run_name}/{MANIFEST_NAME}"
