@@ -80,6 +80,9 @@ class DatasetLimits:
     reserved_keywords: tuple[str, ...] = ()  # text that makes the job fail if it appears
     reserved_in_answers: bool = False  # the keywords are refused in assistant turns too
     images_in_dataset_bucket: bool = False  # media must sit in the dataset's own bucket
+    # Our container reads the media from its `images` input channel: the validator lists every
+    # object the records name (Report.media) for the run's manifest (image_manifest).
+    media_channel: bool = False
     homogeneous_media: bool = False  # one kind of media per dataset: images or videos
     validation_file: bool = True  # False: the job takes no validation dataset
     tools_caution: str = ""  # warning for records that use tools ("" = none)

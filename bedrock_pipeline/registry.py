@@ -177,12 +177,16 @@ CONTAINER_FT = DatasetLimits(
 )
 # Llama 3.2 Vision in our container: Converse records with images in user turns (png, jpeg,
 # gif, webp as [prep] lists for Llama 3.2 Vision), one system block as Bedrock's Llama rows;
-# no Bedrock record quotas, Custom Model Import's context limit.
+# no Bedrock record quotas, Custom Model Import's context limit. The training job reads the
+# images through one SageMaker manifest, which names one bucket (image_manifest): the images
+# sit in the dataset's bucket.
 CONTAINER_VISION_FT = DatasetLimits(
     formats=(CONVERSE,),
     source="training_image/ (our container); image formats from [prep]; context from [import]",
     min_train_records=1,
     max_tokens_per_record=IMPORT.max_context_tokens,
+    images_in_dataset_bucket=True,
+    media_channel=True,
     converse=ConverseDialect(
         "preparing-image-text-data.html; training_image/ (our container)",
         media=frozenset({"image"}),

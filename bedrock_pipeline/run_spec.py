@@ -232,12 +232,6 @@ class RunSpec(_Doc):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-# Container models whose training reads an input channel the workflow does not fill yet (the
-# referenced images as `images`): refused before any job starts; the container trains them when
-# given that channel directly (docs/training-vision.md).
-NEEDS_IMAGE_STAGING = frozenset({"container/llama3-vision"})
-
-
 def cross_field_issues(spec: RunSpec) -> list[RunSpecError]:
     """Combinations the fields' own types cannot express; each names the field to change."""
     issues: list[RunSpecError] = []
@@ -267,15 +261,6 @@ def cross_field_issues(spec: RunSpec) -> list[RunSpecError]:
                     "trainingDataUri", "give the prompts as a file or as invocationLogsConfig"
                 )
             )
-    if spec.trainer == Trainer.CONTAINER and spec.base_model_id in NEEDS_IMAGE_STAGING:
-        issues.append(
-            RunSpecError(
-                "baseModelId",
-                f"{spec.base_model_id} trains on images that the workflow does not stage into "
-                "the training job's 'images' channel; run the training container with that "
-                "channel directly (docs/training-vision.md)",
-            )
-        )
     if distil and spec.trainer != Trainer.BEDROCK:
         issues.append(
             RunSpecError("trainer", "DISTILLATION runs on Bedrock only; use trainer=bedrock")

@@ -74,6 +74,8 @@ class Scanner:
         self.fmt: DatasetFormat | None = limits.formats[0] if len(limits.formats) == 1 else None
         self.probabilistic = False
         self.media: dict[str, tuple[str, int]] = {}  # kind -> where it first appeared
+        # limits.media_channel: every media URI the records name (the run's image manifest).
+        self.media_uris: set[str] = set()
         self.cautioned: set[str] = set()  # files already warned about tool use
         # Records of the current file found in another format than the model's, by format: the
         # report names the file's actual format, not only the expected one.
@@ -122,6 +124,8 @@ class Scanner:
             )
         if conv.media:
             self._media_rules(conv.media, record, path, line, bucket)
+            if limits.media_channel:
+                self.media_uris.update(uri for _, uri in _media_uris(record))
         for key in conv.ignored_fields:
             message = f"field '{key}' is not part of the format; Bedrock does not train on it"
             self.log.add(Issue(path, line, "IGNORED_FIELD", message, key))

@@ -73,6 +73,7 @@ def validate_dataset(
         max_bytes = limits.max_validation_bytes
         val_stats = _scan_file(scanner, validation, "validation", val_index, train_index, max_bytes)
         report.files.append(val_stats)
+    report.media = frozenset(scanner.media_uris)
     if scanner.probabilistic:
         report.duplicate_check = f"exact for the first {digest_cap} records, Bloom filter after"
     _check_counts(report, limits, train_stats, val_stats)

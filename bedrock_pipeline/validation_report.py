@@ -68,7 +68,9 @@ CODES: dict[str, CodeInfo] = {
     "MULTI_TURN_NOT_SUPPORTED": CodeInfo(
         "error", "more than one user turn where single-turn is required"
     ),
-    "IMAGE_BUCKET": CodeInfo("error", "image/video not in the dataset's bucket (Nova requires it)"),
+    "IMAGE_BUCKET": CodeInfo(
+        "error", "image/video not in the dataset's bucket (Nova and our container require it)"
+    ),
     "MIXED_MEDIA": CodeInfo("error", "images and videos in one dataset (one kind per dataset)"),
     "IGNORED_FIELD": CodeInfo("warning", "top-level field Bedrock does not train on"),
     "TOOL_USE_CAUTION": CodeInfo("warning", "tool use the job may not support yet (see message)"),
@@ -246,6 +248,9 @@ class Report:
     recommended_batch_size: tuple[int, int] | None = None
     estimated_training_tokens: int | None = None
     duplicate_check: str = "exact"
+    # DatasetLimits.media_channel: the distinct media URIs the records name, for the manifest
+    # of the training job's `images` channel (image_manifest).
+    media: frozenset[str] = frozenset()
 
     @property
     def error_count(self) -> int:
@@ -268,6 +273,7 @@ class Report:
             "trainRecords": train.records if train else 0,
             "validationRecords": sum(f.records for f in self.files if f.role == "validation"),
             "estimatedTrainingTokens": self.estimated_training_tokens,
+            **({"images": len(self.media)} if self.media else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -292,4 +298,5 @@ class Report:
             ),
             "tokenEstimator": self.token_estimator,
             "duplicateCheck": self.duplicate_check,
+            **({"images": len(self.media)} if self.media else {}),
         }

@@ -5,7 +5,10 @@
 Writes ``OUT/local-examples/`` as ``--files OUT`` serves it: ``qa/train.jsonl``,
 ``qa/validation.jsonl``, ``qa/test.jsonl`` (the generated finance QA set of ``demo_data``) and
 two tiny Llama checkpoints, ``weights/base/`` and ``weights/tuned/`` (random weights, a
-tokenizer trained on the set: nothing is downloaded). Then, for example::
+tokenizer trained on the set: nothing is downloaded); for ``vision.json``, Converse records with
+images (``vision/train/data.jsonl``, ``vision/validation/data.jsonl``), the generated shape
+images they name (``shapes/*.png``) and a tiny Llama 3.2 Vision checkpoint with its processor
+(``weights/vision/``). Then, for example::
 
     bedrock-pipeline local start examples/local/import.json --files OUT \\
         --model container/llama3=OUT/local-examples/weights/base
@@ -34,7 +37,23 @@ def build_files(out: Path, *, train: int = 48, test: int = 6) -> Path:
     tokenizer = train_tokenizer(iter(texts), vocab_size=512)
     for seed, name in ((0, "base"), (1, "tuned")):
         write_base_model(root / "weights" / name, "llama", tokenizer, seed=seed)
+    build_vision_files(root)
     return root / "weights" / "base"
+
+
+def build_vision_files(root: Path, *, train: int = 24, validation: int = 8) -> None:
+    """``vision.json``'s records, the images they name (at their keys under ``root``, the
+    bucket) and the tiny Mllama base checkpoint."""
+    from training_image.tiny_vision import (
+        dataset_texts,
+        vision_tokenizer,
+        write_dataset,
+        write_vision_base_model,
+    )
+
+    write_dataset(root / "vision" / "train", root, BUCKET, train, seed=1)
+    write_dataset(root / "vision" / "validation", root, BUCKET, validation, seed=2)
+    write_vision_base_model(root / "weights" / "vision", vision_tokenizer(dataset_texts()))
 
 
 if __name__ == "__main__":

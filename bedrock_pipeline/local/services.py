@@ -2,8 +2,9 @@
 
 - SageMaker CreateTrainingJob runs the training container's real entry point
   (``python -m training_image.trainer``) on this CPU, in a thread, against a folder laid out
-  as SageMaker's ``/opt/ml`` contract: each channel's S3 prefix copied to
-  ``input/data/<channel>/``, ``input/config/hyperparameters.json``, ``SM_*`` variables.
+  as SageMaker's ``/opt/ml`` contract: each channel's S3 prefix (or, for ``ManifestFile``, each
+  object its manifest lists, at its suffix) copied to ``input/data/<channel>/``,
+  ``input/config/hyperparameters.json``, ``SM_*`` variables.
   DescribeTrainingJob is InProgress while it runs; on exit 0 ``/opt/ml/model`` is uploaded to
   ``<S3OutputPath><job>/output/model/`` (CompressionType NONE), otherwise the job is Failed with
   the container's ``/opt/ml/output/failure`` as FailureReason. StopTrainingJob ends it.
@@ -61,6 +62,26 @@ def download_prefix(uri: str, dest: Path) -> int:
     return count
 
 
+def download_manifest(uri: str, dest: Path) -> int:
+    """The objects a SageMaker manifest lists (``[{"prefix": P}, suffix, ...]``) into dest, each
+    at its suffix; returns the count. A listed object that does not exist raises KeyError."""
+    import json
+
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket, key = split_uri(uri)
+    head, *suffixes = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    prefix_bucket, prefix = split_uri(head["prefix"])
+    for suffix in suffixes:
+        target = dest / suffix
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            body = s3.get_object(Bucket=prefix_bucket, Key=prefix + suffix)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            raise KeyError(f"s3://{prefix_bucket}/{prefix}{suffix}") from None
+        target.write_bytes(body)
+    return len(suffixes)
+
+
 def upload_directory(source: Path, uri: str) -> None:
     s3 = boto3.client("s3", region_name=REGION)
     bucket, prefix = split_uri(uri)
@@ -114,9 +135,15 @@ class ContainerJob:
         env = dict(self.environment)
         for channel in self.request["InputDataConfig"]:
             name = channel["ChannelName"]
-            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+            source = channel["DataSource"]["S3DataSource"]
+            uri = source["S3Uri"]
             target = opt_ml / "input" / "data" / name
-            if download_prefix(uri, target) == 0:
+            if source["S3DataType"] == "ManifestFile":
+                try:
+                    download_manifest(uri, target)
+                except KeyError as missing:
+                    return f"channel {name}: {missing.args[0]}, listed in {uri}, does not exist"
+            elif download_prefix(uri, target) == 0:
                 return f"channel {name}: no objects under {uri}"
             env[f"SM_CHANNEL_{name.upper()}"] = str(target)
         config = opt_ml / "input" / "config"

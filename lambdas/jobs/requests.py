@@ -11,6 +11,7 @@ from typing import Any
 
 from bedrock_pipeline.training_contract import (
     CHANNEL_BASE_MODEL,
+    CHANNEL_IMAGES,
     CHANNEL_TRAIN,
     CHANNEL_VALIDATION,
     metric_definitions,
@@ -69,12 +70,12 @@ def _training_data(run: Mapping[str, Any]) -> dict[str, Any]:
     return {"s3Uri": run["trainingDataUri"]}
 
 
-def _channel(name: str, uri: str) -> dict[str, Any]:
+def _channel(name: str, uri: str, data_type: str = "S3Prefix") -> dict[str, Any]:
     return {
         "ChannelName": name,
         "DataSource": {
             "S3DataSource": {
-                "S3DataType": "S3Prefix",
+                "S3DataType": data_type,
                 "S3Uri": uri,
                 "S3DataDistributionType": "FullyReplicated",
             }
@@ -101,6 +102,11 @@ def training(state: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
     ]
     if run.get("validationDataUri"):
         channels.append(_channel(CHANNEL_VALIDATION, run["validationDataUri"]))
+    # Image records: the validate step listed exactly the images they name in a manifest
+    # (bedrock_pipeline.image_manifest); SageMaker downloads those objects, nothing else.
+    manifest = (state.get("validation") or {}).get("imagesManifestUri")
+    if manifest:
+        channels.append(_channel(CHANNEL_IMAGES, manifest, data_type="ManifestFile"))
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": container["maxRuntimeS"]}
     if container["useSpot"]:
         stopping["MaxWaitTimeInSeconds"] = container.get("maxWaitS") or container["maxRuntimeS"]

@@ -15,11 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bedrock_pipeline.aws.retry import call_with_retry
 from bedrock_pipeline.aws.s3 import S3Object, log_objects
+from bedrock_pipeline.image_manifest import MANIFEST_NAME, ManifestError, manifest_body
 from bedrock_pipeline.model_spec import CustomizationType, Trainer
 from bedrock_pipeline.patterns import RUN_NAME
 from bedrock_pipeline.registry import UnknownModelError, get_model
 from bedrock_pipeline.validation import validate_dataset, validate_invocation_log_run
-from bedrock_pipeline.validation_report import Report
+from bedrock_pipeline.validation_report import Issue, Report
 
 MESSAGE_LINES = 10  # issue lines in the error message; the report holds the rest
 MESSAGE_LINE_CHARS = 400  # Step Functions keeps 32 KB of a cause; stay far below it
@@ -73,10 +74,14 @@ def error_message(report: Report, report_uri: str) -> str:
 def _put_report(
     s3: Any, bucket: str, key: str, body: Mapping[str, Any], kms_key: str | None
 ) -> None:
+    _put(s3, bucket, key, json.dumps(body, indent=1).encode(), kms_key)
+
+
+def _put(s3: Any, bucket: str, key: str, body: bytes, kms_key: str | None) -> None:
     kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "ContentType": "application/json"}
     if kms_key:  # else the bucket's default encryption applies
         kwargs |= {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key}
-    call_with_retry(s3.put_object, Body=json.dumps(body, indent=1).encode(), **kwargs)
+    call_with_retry(s3.put_object, Body=body, **kwargs)
 
 
 def run_validation(
@@ -128,7 +133,26 @@ def run_validation(
         deadline=deadline,
         gpus=spec.gpus,
     )
-    return _finish(report, s3, artifacts_bucket, key, report_uri, kms_key_id)
+    manifest = _image_manifest(report)
+    result = _finish(report, s3, artifacts_bucket, key, report_uri, kms_key_id)
+    if manifest is not None:
+        # The container's `images` channel: exactly the images of the records just validated.
+        manifest_key = f"runs/{spec.run_name}/{MANIFEST_NAME}"
+        _put(s3, artifacts_bucket, manifest_key, manifest, kms_key_id)
+        result["imagesManifestUri"] = f"s3://{artifacts_bucket}/{manifest_key}"
+    return result
+
+
+def _image_manifest(report: Report) -> bytes | None:
+    """The SageMaker manifest of the images the records name (registry rows with
+    ``media_channel``); a second bucket is a validation error (one manifest, one bucket)."""
+    if not report.media:
+        return None
+    try:
+        return manifest_body(report.media)
+    except ManifestError as exc:
+        report.log.add(Issue("images", 0, "IMAGE_BUCKET", f"{exc}; keep them in one bucket"))
+        return None
 
 
 def _finish(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bedrock_pipeline.local.examples import EXAMPLES, build_files
+from bedrock_pipeline.local.examples import BUCKET, EXAMPLES, build_files
 from bedrock_pipeline.local.runner import run_locally
 from tests.support.assembly import Assembly
 
@@ -60,6 +60,30 @@ def test_import_example_checks_registers_and_evaluates_the_weights(
 
 
 @pytest.mark.slow
+def test_vision_example_trains_on_the_images_its_manifest_lists(
+    dev_assembly: Assembly, files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    result = _start("vision", dev_assembly, files, tmp_path, "container/llama3-vision")
+    summary = result.summary
+    assert result.status == "SUCCEEDED", (summary["error"], summary["cause"])
+    # The validate step listed the images; the emulated SageMaker downloaded exactly those
+    # into the images channel, and the container trained and exported Mllama from them.
+    manifest = json.loads((tmp_path / "artifacts" / "images.manifest").read_text())
+    bucket = files[0] / BUCKET
+    named = {
+        block["image"]["source"]["s3Location"]["uri"]
+        for split in ("train", "validation")
+        for line in (bucket / "vision" / split / "data.jsonl").read_text().splitlines()
+        for block in json.loads(line)["messages"][0]["content"]
+        if "image" in block
+    }
+    assert manifest[0] == {"prefix": f"s3://{BUCKET}/"}
+    assert {f"s3://{BUCKET}/{key}" for key in manifest[1:]} == named and len(named) == 32
+    (check,) = summary["importChecks"].values()
+    assert check.startswith("ready: MllamaForConditionalGeneration")
+
+
+@pytest.mark.slow
 def test_bedrock_example_is_status_only_and_says_so(
     dev_assembly: Assembly, files: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -79,6 +103,6 @@ def test_every_example_is_a_valid_run_document() -> None:
     from bedrock_pipeline.run_spec import RunSpec
 
     names = sorted(p.stem for p in EXAMPLES.glob("*.json"))
-    assert names == ["bedrock", "container", "import"]
+    assert names == ["bedrock", "container", "import", "vision"]
     for name in names:
         RunSpec.model_validate(json.loads((EXAMPLES / f"{name}.json").read_text()))

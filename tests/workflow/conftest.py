@@ -63,5 +63,7 @@ def workflow(
         recorder.alias(deployed_names(deployment, dev_authorizer))
         recorder.scenario = request.node.nodeid
         recorder.install(monkeypatch)
-        yield Workflow(deployment, emulator)
+        workflow = Workflow(deployment, emulator)
+        workflow.deployed = recorder.rename
+        yield workflow
         check_scenario(recorder, dev_authorizer, authorization_ledger, request.node.nodeid)

@@ -121,14 +121,6 @@ INVALID = [
         ),
         "evaluation.decisionMetric",
     ),
-    (
-        doc(
-            baseModelId="container/llama3-vision",
-            trainer="container",
-            container={"baseWeightsUri": "s3://data-bucket/weights/"},
-        ),
-        "baseModelId",
-    ),
 ]
 
 
@@ -147,6 +139,7 @@ VALID = [
         customizationType="DISTILLATION", teacherModelId="anthropic.claude-3-5-sonnet-20240620-v1:0"
     ),
     doc(trainer="container", container={**CONTAINER, "useSpot": True, "maxWaitS": 90000}),
+    doc(baseModelId="container/llama3-vision", trainer="container", container=CONTAINER),
     doc(trainer="import", trainingDataUri=None, modelDataUri="s3://data-bucket/w/"),
     doc(provisionedThroughput={"modelUnits": 1}, evaluation=EVALUATION),
     logs(),

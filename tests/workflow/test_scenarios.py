@@ -6,7 +6,12 @@ received, and what the team is told (SNS message, EventBridge event).
 
 from __future__ import annotations
 
+import io
+import json
+from typing import Any
+
 import pytest
+from PIL import Image
 
 from bedrock_pipeline.run_spec import names_for
 from tests.support.workflow import Workflow
@@ -23,6 +28,15 @@ from tests.workflow.runs import (
     sums,
     upload_weights,
 )
+from tools.audit.authz.calls import Authorizer
+from tools.audit.authz.jobs import training_job_denials
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(out, format="PNG")
+    return out.getvalue()
+
 
 # -- happy paths -------------------------------------------------------------------------------
 
@@ -160,6 +174,57 @@ def test_container_training_then_import_then_evaluation(workflow: Workflow) -> N
     assert evaluation["decision"] == "promoted"
     assert "Evaluate batches" in result.entered()
     assert result.entered().count("Run batch") == 3  # 7 records in batches of 3
+
+
+def test_vision_training_reads_the_images_the_validate_step_listed(
+    workflow: Workflow, dev_authorizer: Authorizer
+) -> None:
+    bucket = workflow.training_bucket
+
+    def record(key: str) -> dict[str, Any]:
+        image = {"format": "png", "source": {"s3Location": {"uri": f"s3://{bucket}/{key}"}}}
+        question = {"role": "user", "content": [{"image": image}, {"text": f"Colour of {key}?"}]}
+        answer = {"role": "assistant", "content": [{"text": "It is red."}]}
+        return {"schemaVersion": "bedrock-conversation-2024", "messages": [question, answer]}
+
+    keys = [f"photos/{i}.png" for i in range(5)] + ["photos/held-out.png"]
+    for key in keys:
+        workflow.s3.put_object(Bucket=bucket, Key=key, Body=png())
+    train = workflow.put_jsonl("vision/train.jsonl", [record(k) for k in keys[:-1]])
+    validation = workflow.put_jsonl("vision/val.jsonl", [record(keys[-1])])
+    base = upload_weights(workflow, "weights/vision/", WEIGHTS)
+    workflow.emulator.script("training", duration_s=3600)
+    document = {
+        "runName": "vision-1",
+        "baseModelId": "container/llama3-vision",
+        "trainer": "container",
+        "trainingDataUri": train,
+        "validationDataUri": validation,
+        "container": {"baseWeightsUri": base},
+    }
+    result = workflow.run(document)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    (training,) = workflow.emulator.requests("sagemaker", "CreateTrainingJob")
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in training["InputDataConfig"]
+    }
+    manifest = f"s3://{workflow.artifacts_bucket}/runs/vision-1/images.manifest"
+    assert channels["images"]["S3DataType"] == "ManifestFile"
+    assert channels["images"]["S3Uri"] == manifest
+    assert {c["S3DataType"] for n, c in channels.items() if n != "images"} == {"S3Prefix"}
+    body = workflow.s3.get_object(
+        Bucket=workflow.artifacts_bucket, Key="runs/vision-1/images.manifest"
+    )["Body"].read()
+    assert json.loads(body) == [{"prefix": f"s3://{bucket}/"}, *sorted(keys)]
+    # SageMaker reads the manifest, each image and the other channels with the training role,
+    # through the S3 endpoint: the templates allow every one of those requests.
+    deployed = workflow.deployed(training)
+    manifests = {
+        deployed["InputDataConfig"][-1]["DataSource"]["S3DataSource"]["S3Uri"]: (
+            workflow.deployed(json.loads(body))
+        )
+    }
+    assert training_job_denials(dev_authorizer, deployed, manifests) == []
 
 
 def test_import_of_weights_trained_elsewhere(workflow: Workflow) -> None:
