@@ -21,6 +21,10 @@ from collections.abc import Iterable
 
 # The manifest's object name, next to the run's validation report (runs/<runName>/).
 MANIFEST_NAME = "images.manifest"
+# 10 MB per image: the project's bound; Bedrock's Llama 3.2 dataset page
+# (preparing-image-text-data.html) states the formats only. The validate step checks the
+# objects' sizes, the container each file again.
+MAX_IMAGE_BYTES = 10 * 1000**2
 
 
 class ManifestError(ValueError):

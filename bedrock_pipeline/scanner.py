@@ -29,7 +29,7 @@ from bedrock_pipeline.formats import (
 )
 from bedrock_pipeline.model_spec import DatasetLimits, ModelSpec, TokenEstimator
 from bedrock_pipeline.sources import DataSource, parse_s3_uri
-from bedrock_pipeline.validation_report import FileStats, Issue, IssueLog, TokenStats
+from bedrock_pipeline.validation_report import FileStats, Issue, IssueLog, MediaRef, TokenStats
 
 # No model accepts a record near this size (32K tokens at most, images by reference), so a
 # longer line is reported and skipped without being held in memory.
@@ -55,10 +55,15 @@ class _Reject(Exception):
 
 
 def _media_uris(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(kind, uri) for kind, uri, _ in _media_refs(record)]
+
+
+def _media_refs(record: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(kind, uri, field) of each media block of a parsed Converse record."""
     return [
-        (kind, block[kind]["source"]["s3Location"]["uri"])
-        for message in record["messages"]
-        for block in message["content"]
+        (kind, block[kind]["source"]["s3Location"]["uri"], f"messages[{i}].content[{j}].{kind}")
+        for i, message in enumerate(record["messages"])
+        for j, block in enumerate(message["content"])
         for kind in MEDIA_KINDS
         if kind in block
     ]
@@ -74,8 +79,9 @@ class Scanner:
         self.fmt: DatasetFormat | None = limits.formats[0] if len(limits.formats) == 1 else None
         self.probabilistic = False
         self.media: dict[str, tuple[str, int]] = {}  # kind -> where it first appeared
-        # limits.media_channel: every media URI the records name (the run's image manifest).
-        self.media_uris: set[str] = set()
+        # limits.media_channel: every media URI the records name (the run's image manifest),
+        # with where it is first named.
+        self.media_uris: dict[str, MediaRef] = {}
         self.cautioned: set[str] = set()  # files already warned about tool use
         # Records of the current file found in another format than the model's, by format: the
         # report names the file's actual format, not only the expected one.
@@ -125,7 +131,8 @@ class Scanner:
         if conv.media:
             self._media_rules(conv.media, record, path, line, bucket)
             if limits.media_channel:
-                self.media_uris.update(uri for _, uri in _media_uris(record))
+                for kind, uri, field in _media_refs(record):
+                    self.media_uris.setdefault(uri, MediaRef(path, line, field, kind))
         for key in conv.ignored_fields:
             message = f"field '{key}' is not part of the format; Bedrock does not train on it"
             self.log.add(Issue(path, line, "IGNORED_FIELD", message, key))

@@ -13,6 +13,7 @@ from typing import Literal
 
 from bedrock_pipeline.digests import DigestIndex
 from bedrock_pipeline.hyperparameters import HyperparameterIssue, resolve_hyperparameters
+from bedrock_pipeline.image_manifest import MAX_IMAGE_BYTES
 from bedrock_pipeline.invocation_logs import validate_invocation_logs
 from bedrock_pipeline.model_spec import CustomizationType, DatasetLimits, ModelSpec, Trainer
 from bedrock_pipeline.registry import RECOMMENDED_MIN_RECORDS, distillation_teachers
@@ -73,7 +74,7 @@ def validate_dataset(
         max_bytes = limits.max_validation_bytes
         val_stats = _scan_file(scanner, validation, "validation", val_index, train_index, max_bytes)
         report.files.append(val_stats)
-    report.media = frozenset(scanner.media_uris)
+    report.media = scanner.media_uris
     if scanner.probabilistic:
         report.duplicate_check = f"exact for the first {digest_cap} records, Bloom filter after"
     _check_counts(report, limits, train_stats, val_stats)
@@ -246,3 +247,28 @@ def _advise(
         if "batchSize" not in bad_keys and not low <= batch <= high:
             message = f"batchSize={batch}; {low}-{high} is advised for {train.records} records"
             log.add(Issue("hyperParameters", 0, "BATCH_SIZE_NOT_RECOMMENDED", message, "batchSize"))
+
+
+def check_media_objects(report: Report, sizes: Mapping[str, int], complete: bool) -> None:
+    """Add an issue for each media object ``report.media`` names that does not exist (absent
+    from ``sizes``, {uri: bytes}) or is over ``image_manifest.MAX_IMAGE_BYTES``, at the record
+    that first names it; ``complete`` False (the lookup ran out of time) is one more error."""
+    looked_up = 0
+    for uri, ref in sorted(report.media.items(), key=lambda item: (item[1].path, item[1].line)):
+        size = sizes.get(uri)
+        if size is None:
+            if not complete:
+                continue
+            message = f"{ref.kind} {uri} does not exist; the training job reads every named image"
+            report.log.add(Issue(ref.path, ref.line, "IMAGE_NOT_FOUND", message, ref.field))
+            continue
+        looked_up += 1
+        if size > MAX_IMAGE_BYTES:
+            message = f"{ref.kind} {uri} is {size:,} bytes; at most {MAX_IMAGE_BYTES:,} allowed"
+            report.log.add(Issue(ref.path, ref.line, "IMAGE_TOO_LARGE", message, ref.field))
+    if not complete:
+        message = (
+            f"time ran out after finding {looked_up} of {len(report.media)} named images; the "
+            "rest were not looked up"
+        )
+        report.log.add(Issue("images", 0, "IMAGES_UNCHECKED", message))

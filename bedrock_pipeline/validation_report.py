@@ -71,6 +71,9 @@ CODES: dict[str, CodeInfo] = {
     "IMAGE_BUCKET": CodeInfo(
         "error", "image/video not in the dataset's bucket (Nova and our container require it)"
     ),
+    "IMAGE_NOT_FOUND": CodeInfo("error", "a named image object does not exist (training reads it)"),
+    "IMAGE_TOO_LARGE": CodeInfo("error", "a named image object is over the size limit"),
+    "IMAGES_UNCHECKED": CodeInfo("error", "time ran out before every named image was looked up"),
     "MIXED_MEDIA": CodeInfo("error", "images and videos in one dataset (one kind per dataset)"),
     "IGNORED_FIELD": CodeInfo("warning", "top-level field Bedrock does not train on"),
     "TOOL_USE_CAUTION": CodeInfo("warning", "tool use the job may not support yet (see message)"),
@@ -123,6 +126,16 @@ CODES: dict[str, CodeInfo] = {
         "warning", "batch size outside the recommendation for this size"
     ),
 }
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """Where a media URI is first named: file, 1-based line, field, block kind."""
+
+    path: str
+    line: int
+    field: str
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -248,9 +261,9 @@ class Report:
     recommended_batch_size: tuple[int, int] | None = None
     estimated_training_tokens: int | None = None
     duplicate_check: str = "exact"
-    # DatasetLimits.media_channel: the distinct media URIs the records name, for the manifest
-    # of the training job's `images` channel (image_manifest).
-    media: frozenset[str] = frozenset()
+    # DatasetLimits.media_channel: the distinct media URIs the records name (with where each is
+    # first named), for the manifest of the training job's `images` channel (image_manifest).
+    media: dict[str, MediaRef] = field(default_factory=dict)
 
     @property
     def error_count(self) -> int:

@@ -8,6 +8,9 @@ without starting over. Opening and reopening go through `call_with_retry` (throt
 from __future__ import annotations
 
 import io
+import time
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -104,3 +107,37 @@ def log_objects(prefix_uri: str, s3: Any) -> list[S3Object]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     keys = sorted(o["Key"] for page in pages for o in page.get("Contents", ()))
     return [S3Object(f"s3://{bucket}/{k}", s3) for k in keys if k.endswith(".gz")]
+
+
+def object_sizes(
+    client: Any, uris: Iterable[str], deadline: float | None = None
+) -> tuple[dict[str, int], bool]:
+    """({uri: size in bytes} of the objects among ``uris`` that exist, whether every one was
+    looked up before ``deadline``, a ``time.monotonic()`` value).
+
+    Lists each folder the keys sit in (ListObjectsV2 with ``Delimiter="/"``: one call per
+    1,000 entries of that folder, never its subfolders), from just before the folder's first
+    named key to its last one, instead of one HeadObject per object."""
+    folders: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for uri in uris:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        folders[(bucket, key.rpartition("/")[0] + "/" if "/" in key else "")].add(key)
+    sizes: dict[str, int] = {}
+    for (bucket, prefix), keys in sorted(folders.items()):
+        first, last = min(keys), max(keys)
+        request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
+        if len(first) > len(prefix) + 1:
+            request["StartAfter"] = first[:-1]  # every key >= first sorts after it
+        while True:
+            if deadline is not None and time.monotonic() > deadline:
+                return sizes, False
+            page = call_with_retry(client.list_objects_v2, **request)
+            contents = page.get("Contents", ())
+            for item in contents:
+                if item["Key"] in keys:
+                    sizes[f"s3://{bucket}/{item['Key']}"] = int(item["Size"])
+            done = not page.get("IsTruncated") or (contents and contents[-1]["Key"] >= last)
+            if done:
+                break
+            request["ContinuationToken"] = page["NextContinuationToken"]
+    return sizes, True

@@ -14,12 +14,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bedrock_pipeline.aws.retry import call_with_retry
-from bedrock_pipeline.aws.s3 import S3Object, log_objects
+from bedrock_pipeline.aws.s3 import S3Object, log_objects, object_sizes
 from bedrock_pipeline.image_manifest import MANIFEST_NAME, ManifestError, manifest_body
 from bedrock_pipeline.model_spec import CustomizationType, Trainer
 from bedrock_pipeline.patterns import RUN_NAME
 from bedrock_pipeline.registry import UnknownModelError, get_model
-from bedrock_pipeline.validation import validate_dataset, validate_invocation_log_run
+from bedrock_pipeline.validation import (
+    check_media_objects,
+    validate_dataset,
+    validate_invocation_log_run,
+)
 from bedrock_pipeline.validation_report import Issue, Report
 
 MESSAGE_LINES = 10  # issue lines in the error message; the report holds the rest
@@ -133,6 +137,9 @@ def run_validation(
         deadline=deadline,
         gpus=spec.gpus,
     )
+    if report.media:  # the objects exist and fit, before any job is started on them
+        sizes, complete = object_sizes(s3, report.media, deadline)
+        check_media_objects(report, sizes, complete)
     manifest = _image_manifest(report)
     result = _finish(report, s3, artifacts_bucket, key, report_uri, kms_key_id)
     if manifest is not None:
@@ -146,7 +153,7 @@ def run_validation(
 def _image_manifest(report: Report) -> bytes | None:
     """The SageMaker manifest of the images the records name (registry rows with
     ``media_channel``); a second bucket is a validation error (one manifest, one bucket)."""
-    if not report.media:
+    if not report.media or not report.valid:
         return None
     try:
         return manifest_body(report.media)

@@ -105,3 +105,26 @@ def test_s3_uris(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert code == 1
     assert "s3://data/val.jsonl:1: TRAIN_VALIDATION_OVERLAP: same record as training line 1" in out
+
+
+def test_images_named_by_an_s3_dataset_are_looked_up(capsys: pytest.CaptureFixture[str]) -> None:
+    def record(key: str) -> bytes:
+        image = {"format": "png", "source": {"s3Location": {"uri": f"s3://data/{key}"}}}
+        user = {"role": "user", "content": [{"image": image}, {"text": f"What is {key}?"}]}
+        answer = {"role": "assistant", "content": [{"text": "A shape."}]}
+        line = {"schemaVersion": "bedrock-conversation-2024", "messages": [user, answer]}
+        return json.dumps(line).encode() + b"\n"
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="data")
+        s3.put_object(Bucket="data", Key="img/a.png", Body=b"\x89PNG")
+        body = record("img/a.png") + record("img/missing.png")
+        s3.put_object(Bucket="data", Key="train.jsonl", Body=body)
+        code = main(
+            ["validate-data", "s3://data/train.jsonl", "--base-model", "container/llama3-vision"]
+        )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "s3://data/train.jsonl:2: IMAGE_NOT_FOUND: image s3://data/img/missing.png" in out
+    assert "img/a.png" not in out

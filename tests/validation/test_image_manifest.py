@@ -11,7 +11,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bedrock_pipeline.image_manifest import ManifestError, channel_path, manifest_body
+from bedrock_pipeline.aws.s3 import object_sizes
+from bedrock_pipeline.image_manifest import (
+    MAX_IMAGE_BYTES,
+    ManifestError,
+    channel_path,
+    manifest_body,
+)
 from lambdas.validate.logic import DatasetValidationError, run_validation
 
 BUCKET, OTHER, ARTIFACTS = "team-data", "team-other", "team-artifacts"
@@ -72,6 +78,12 @@ def put(s3: Any, bucket: str, key: str, lines: list[str]) -> str:
     return f"s3://{bucket}/{key}"
 
 
+def put_images(s3: Any, *uris: str, size: int = 100) -> None:
+    for uri in uris:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        s3.put_object(Bucket=bucket, Key=key, Body=b"\x89PNG" + bytes(size))
+
+
 def vision_event(train: str, validation: str | None = None) -> dict[str, Any]:
     return {
         "runName": "run-1",
@@ -92,11 +104,12 @@ def test_the_validate_step_writes_the_manifest_of_exactly_the_named_images(s3: A
         + [record(f"s3://{BUCKET}/img/0.png", f"s3://{BUCKET}/img/extra.png", answer="Both.")],
     )
     validation = put(s3, BUCKET, "vision/val.jsonl", [record(f"s3://{BUCKET}/img/v.png")])
+    keys = [f"img/{i}.png" for i in range(6)] + ["img/extra.png", "img/v.png"]
+    put_images(s3, *(f"s3://{BUCKET}/{k}" for k in keys))
     result = run_validation(vision_event(train, validation), s3=s3, artifacts_bucket=ARTIFACTS)
     assert result["imagesManifestUri"] == f"s3://{ARTIFACTS}/runs/run-1/images.manifest"
     assert result["summary"]["images"] == 8
     body = s3.get_object(Bucket=ARTIFACTS, Key="runs/run-1/images.manifest")["Body"].read()
-    keys = [f"img/{i}.png" for i in range(6)] + ["img/extra.png", "img/v.png"]
     assert json.loads(body) == [{"prefix": f"s3://{BUCKET}/"}, *sorted(keys)]
 
 
@@ -126,6 +139,57 @@ def test_an_image_outside_the_dataset_bucket_fails_validation_naming_the_line(s3
 def test_train_and_validation_images_in_two_buckets_cannot_share_a_manifest(s3: Any) -> None:
     train = put(s3, BUCKET, "train.jsonl", [record(f"s3://{BUCKET}/a.png")])
     validation = put(s3, OTHER, "val.jsonl", [record(f"s3://{OTHER}/b.png")])
+    put_images(s3, f"s3://{BUCKET}/a.png", f"s3://{OTHER}/b.png")
     with pytest.raises(DatasetValidationError) as info:
         run_validation(vision_event(train, validation), s3=s3, artifacts_bucket=ARTIFACTS)
     assert f"images:0: IMAGE_BUCKET: images in 2 buckets ({BUCKET}, {OTHER})" in str(info.value)
+
+
+def test_missing_and_oversized_images_fail_validation_at_the_record_that_names_them(
+    s3: Any,
+) -> None:
+    present, big = f"s3://{BUCKET}/img/ok.png", f"s3://{BUCKET}/img/big.png"
+    missing = f"s3://{BUCKET}/img/gone.png"
+    put_images(s3, present)
+    put_images(s3, big, size=MAX_IMAGE_BYTES)
+    lines = [record(present), record(missing, answer="It is blue."), record(big, answer="Green.")]
+    train = put(s3, BUCKET, "train.jsonl", lines)
+    with pytest.raises(DatasetValidationError) as info:
+        run_validation(vision_event(train), s3=s3, artifacts_bucket=ARTIFACTS)
+    message = str(info.value)
+    assert message.startswith("2 validation error(s):")
+    assert f"{train}:2: IMAGE_NOT_FOUND: image {missing} does not exist" in message
+    assert f"{train}:3: IMAGE_TOO_LARGE: image {big} is 10,000,004 bytes; at most 10,000,000" in (
+        message
+    )
+    report = json.loads(
+        s3.get_object(Bucket=ARTIFACTS, Key="runs/run-1/validation-report.json")["Body"].read()
+    )
+    assert report["errorCount"] == 2  # the rest are warnings (a small dataset, no validation)
+    assert report["countsByCode"]["IMAGE_NOT_FOUND"] == 1
+    assert report["countsByCode"]["IMAGE_TOO_LARGE"] == 1
+    listed = s3.list_objects_v2(Bucket=ARTIFACTS, Prefix="runs/run-1/")["Contents"]
+    assert "runs/run-1/images.manifest" not in [o["Key"] for o in listed]
+
+
+def test_sizes_come_from_listing_each_folder_not_one_request_per_image(s3: Any) -> None:
+    named = [f"s3://{BUCKET}/photos/{i:04d}.png" for i in range(0, 2500, 2)]  # 1,250 images
+    put_images(s3, *named, *(f"s3://{BUCKET}/photos/{i:04d}.png" for i in range(1, 2500, 2)))
+    put_images(s3, f"s3://{BUCKET}/root.png", f"s3://{BUCKET}/photos/deeper/x.png")
+    calls: list[dict[str, Any]] = []
+    s3.meta.events.register("provide-client-params.s3.*", lambda params, **_: calls.append(params))
+    uris = [*named, f"s3://{BUCKET}/root.png", f"s3://{BUCKET}/photos/9999.png"]
+    sizes, complete = object_sizes(s3, uris)
+    assert complete and set(sizes) == set(named) | {f"s3://{BUCKET}/root.png"}
+    # 2,500 objects in photos/ (1,000 per page) and one in the root: 4 listings, no HeadObject;
+    # photos/deeper/ is not listed (Delimiter "/").
+    assert len(calls) == 4 and all(c["Delimiter"] == "/" for c in calls)
+
+
+def test_running_out_of_time_is_an_error_not_a_missing_image(s3: Any) -> None:
+    train = put(s3, BUCKET, "train.jsonl", [record(f"s3://{BUCKET}/a/1.png")])
+    report_event = vision_event(train)
+    with pytest.raises(DatasetValidationError) as info:
+        run_validation(report_event, s3=s3, artifacts_bucket=ARTIFACTS, deadline=0.0)
+    assert "IMAGES_UNCHECKED: time ran out after finding 0 of 1 named images" in str(info.value)
+    assert "IMAGE_NOT_FOUND" not in str(info.value)

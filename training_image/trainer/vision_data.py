@@ -23,7 +23,7 @@ from PIL import Image
 
 from bedrock_pipeline.converse import IMAGE_FORMATS
 from bedrock_pipeline.formats import DatasetFormat, detect_format, iter_jsonl, to_conversation
-from bedrock_pipeline.image_manifest import ManifestError, channel_path
+from bedrock_pipeline.image_manifest import MAX_IMAGE_BYTES, ManifestError, channel_path
 from bedrock_pipeline.model_spec import CustomizationType
 from bedrock_pipeline.registry import get_model
 from bedrock_pipeline.training_contract import CHANNEL_IMAGES
@@ -32,9 +32,6 @@ from training_image.trainer.data import DataError, channel_files
 
 REGISTRY_ROW = "container/llama3-vision"
 IMAGE_TOKEN = "<|image|>"
-# 10 MB per image: the project's bound; Bedrock's Llama 3.2 dataset page
-# (preparing-image-text-data.html) states the formats only.
-MAX_IMAGE_BYTES = 10 * 1000**2
 # Bedrock's Llama 3.2 pages give no pixel limit (the processor scales to at most 4 tiles of
 # 560 px anyway); this bound only refuses decompression bombs before Pillow decodes them.
 MAX_IMAGE_PIXELS = 8000 * 8000

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from bedrock_pipeline.aws.errors import environment_problem
-from bedrock_pipeline.aws.s3 import log_objects, source_for
+from bedrock_pipeline.aws.s3 import log_objects, object_sizes, source_for
 from bedrock_pipeline.client.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -49,7 +49,11 @@ from bedrock_pipeline.training_contract import (
     GPUS_PER_INSTANCE,
     world_size,
 )
-from bedrock_pipeline.validation import validate_dataset, validate_invocation_log_run
+from bedrock_pipeline.validation import (
+    check_media_objects,
+    validate_dataset,
+    validate_invocation_log_run,
+)
 from bedrock_pipeline.validation_report import CODES, Report
 
 COMMAND = "validate-data"
@@ -167,6 +171,15 @@ def run(args: argparse.Namespace, out: TextIO | None = None, s3: Any = None) -> 
     )
     if progress is not None:
         progress.close()
+    if report.media and s3 is not None:
+        # Image objects the records name (the dataset is on S3): each exists and fits.
+        try:
+            check_media_objects(report, *object_sizes(s3, report.media))
+        except Exception as exc:
+            problem = environment_problem(exc)
+            if problem is None:
+                raise
+            return error(COMMAND, f"{next(iter(report.media))}: {problem}")
     return _write(args, report, out)
 
 
