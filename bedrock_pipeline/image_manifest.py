@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from bedrock_pipeline.sources import parse_s3_uri
+
 # The manifest's object name, next to the run's validation report (runs/<runName>/).
 MANIFEST_NAME = "images.manifest"
 # 10 MB per image: the project's bound; Bedrock's Llama 3.2 dataset page
@@ -32,10 +34,13 @@ class ManifestError(ValueError):
 
 
 def split(uri: str) -> tuple[str, str]:
-    """(bucket, key) of ``s3://bucket/key``, split as S3 reads it: '?' and '#' belong to the
-    key (the validator's ``S3_OBJECT_URI`` allows them), unlike in ``urllib.parse``."""
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    if not uri.startswith("s3://") or not bucket or not key or key.endswith("/"):
+    """(bucket, key) of an object's ``s3://bucket/key`` (``sources.parse_s3_uri``: '?' and '#'
+    belong to the key); ManifestError for anything else."""
+    try:
+        bucket, key = parse_s3_uri(uri)
+    except ValueError:
+        bucket, key = "", ""
+    if not key or key.endswith("/"):
         raise ManifestError(f"{uri!r} names no object (s3://BUCKET/KEY)")
     return bucket, key
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
-from urllib.parse import urlparse
 
 READ_BUFFER_BYTES = 1 << 20  # 1 MiB: large sequential reads; memory stays flat
 
@@ -35,8 +34,26 @@ class LocalFile:
         return open(self.name, "rb", buffering=READ_BUFFER_BYTES)
 
 
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, rest) of ``s3://bucket/rest``, split as S3 names objects: everything after the
+    bucket's slash is the key or prefix, '?' and '#' included (``urllib.parse`` would cut them
+    off as a query or fragment). ``rest`` may be empty (the bucket) or end in '/' (a prefix).
+    Raises ValueError when ``uri`` is not ``s3://BUCKET[/...]``."""
+    bucket, _, rest = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket:
+        raise ValueError(f"not an S3 URI (s3://BUCKET/KEY): {uri!r}")
+    return bucket, rest
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.lstrip("/"):
+    """(bucket, key) of an object's URI; ValueError when it names no key."""
+    bucket, key = split_s3_uri(uri)
+    if not key:
         raise ValueError(f"not an S3 object URI (s3://BUCKET/KEY): {uri!r}")
-    return parsed.netloc, parsed.path.lstrip("/")
+    return bucket, key
+
+
+def s3_prefix(uri: str) -> tuple[str, str]:
+    """(bucket, prefix) of a folder's URI, the prefix ending in '/' ('' for the bucket)."""
+    bucket, prefix = split_s3_uri(uri)
+    return bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/"

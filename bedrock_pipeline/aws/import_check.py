@@ -28,18 +28,10 @@ from bedrock_pipeline.safetensors_header import (
     header_length,
     parse_header,
 )
+from bedrock_pipeline.sources import s3_prefix
 
 # A 7B model's header is about 30 kB; 256 kB covers the largest common models in one request.
 FIRST_READ = 256 * 1024
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    if not uri.startswith("s3://") or not bucket:
-        raise ValueError(f"not an s3://BUCKET/PREFIX URI: {uri!r}")
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    return bucket, prefix
 
 
 def _range(s3: Any, bucket: str, key: str, first: int, last: int) -> bytes:
@@ -81,7 +73,7 @@ def list_prefix(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
 
 def check_s3_prefix(s3: Any, uri: str) -> ImportCheck:
     """S3 adapter: one paginated listing, config.json, the index and each shard's header."""
-    bucket, prefix = split_s3_uri(uri)
+    bucket, prefix = s3_prefix(uri)
     files = list_prefix(s3, bucket, prefix)
 
     def read(name: str) -> Mapping[str, Any] | None:

@@ -24,7 +24,13 @@ from botocore.exceptions import (
 )
 
 from bedrock_pipeline.aws.retry import call_with_retry
-from bedrock_pipeline.sources import READ_BUFFER_BYTES, DataSource, LocalFile, parse_s3_uri
+from bedrock_pipeline.sources import (
+    READ_BUFFER_BYTES,
+    DataSource,
+    LocalFile,
+    parse_s3_uri,
+    split_s3_uri,
+)
 
 _STREAM_ERRORS = (
     ResponseStreamingError,
@@ -103,7 +109,7 @@ def source_for(location: str, s3_client: Any | None = None) -> DataSource:
 
 def log_objects(prefix_uri: str, s3: Any) -> list[S3Object]:
     """The gzip log files Bedrock delivered under the prefix, in key order."""
-    bucket, _, prefix = prefix_uri.removeprefix("s3://").partition("/")
+    bucket, prefix = split_s3_uri(prefix_uri)
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     keys = sorted(o["Key"] for page in pages for o in page.get("Contents", ()))
     return [S3Object(f"s3://{bucket}/{k}", s3) for k in keys if k.endswith(".gz")]
@@ -120,7 +126,7 @@ def object_sizes(
     named key to its last one, instead of one HeadObject per object."""
     folders: dict[tuple[str, str], set[str]] = defaultdict(set)
     for uri in uris:
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        bucket, key = split_s3_uri(uri)
         folders[(bucket, key.rpartition("/")[0] + "/" if "/" in key else "")].add(key)
     sizes: dict[str, int] = {}
     for (bucket, prefix), keys in sorted(folders.items()):

@@ -44,6 +44,7 @@ from bedrock_pipeline.local.emulated_bedrock import (
 )
 from bedrock_pipeline.local.tiny_weights import tiny_llama_files
 from bedrock_pipeline.registry import IMPORT
+from bedrock_pipeline.sources import split_s3_uri
 
 
 class Patches:
@@ -255,8 +256,7 @@ class AwsEmulator(BedrockExtensions):
 
     def _write_model(self, job: EmulatedJob) -> None:
         """What the training container leaves in /opt/ml/model, uploaded without compression."""
-        output = job.request["OutputDataConfig"]["S3OutputPath"].removeprefix("s3://")
-        bucket, _, prefix = output.partition("/")
+        bucket, prefix = split_s3_uri(job.request["OutputDataConfig"]["S3OutputPath"])
         import boto3
 
         s3 = boto3.client("s3", region_name=REGION)

@@ -35,19 +35,15 @@ from bedrock_pipeline.import_check import check_directory
 from bedrock_pipeline.local.emulated_bedrock import REGION, JobScript
 from bedrock_pipeline.local.emulator import AwsEmulator
 from bedrock_pipeline.local.models import LocalModels
+from bedrock_pipeline.sources import split_s3_uri
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def split_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
 
 
 def download_prefix(uri: str, dest: Path) -> int:
     """Every object under the S3 prefix (or the one object) into dest; returns the count."""
     s3 = boto3.client("s3", region_name=REGION)
-    bucket, prefix = split_uri(uri)
+    bucket, prefix = split_s3_uri(uri)
     count = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
@@ -68,9 +64,9 @@ def download_manifest(uri: str, dest: Path) -> int:
     import json
 
     s3 = boto3.client("s3", region_name=REGION)
-    bucket, key = split_uri(uri)
+    bucket, key = split_s3_uri(uri)
     head, *suffixes = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    prefix_bucket, prefix = split_uri(head["prefix"])
+    prefix_bucket, prefix = split_s3_uri(head["prefix"])
     for suffix in suffixes:
         target = dest / suffix
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +80,7 @@ def download_manifest(uri: str, dest: Path) -> int:
 
 def upload_directory(source: Path, uri: str) -> None:
     s3 = boto3.client("s3", region_name=REGION)
-    bucket, prefix = split_uri(uri)
+    bucket, prefix = split_s3_uri(uri)
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
         key = prefix + path.relative_to(source).as_posix()
         s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())

@@ -20,13 +20,7 @@ from botocore.exceptions import ClientError
 from bedrock_pipeline.aws.retry import call_with_retry, error_code
 from bedrock_pipeline.evalset import EvalRecord, iter_eval_records, load_eval_records
 from bedrock_pipeline.formats import FormatError, iter_jsonl
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ValueError(f"not an s3://BUCKET/KEY uri: {uri!r}")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key
+from bedrock_pipeline.sources import parse_s3_uri
 
 
 def evaluation_prefix(run_id: str) -> str:
@@ -96,7 +90,7 @@ def read_model_results(s3: Any, bucket: str, run_id: str, model: str) -> dict[in
 
 
 def load_test_set(s3: Any, uri: str) -> list[EvalRecord]:
-    bucket, key = split_s3_uri(uri)
+    bucket, key = parse_s3_uri(uri)
     data = get_bytes(s3, bucket, key)
     if data is None:
         raise FormatError(uri, 0, "NOT_FOUND", "", "the test set does not exist")
@@ -117,7 +111,7 @@ def load_shots(s3: Any, uri: str, count: int) -> list[EvalRecord]:
     """The first ``count`` records of ``uri`` (typically the training set) as few-shot examples."""
     if count == 0:
         return []
-    bucket, key = split_s3_uri(uri)
+    bucket, key = parse_s3_uri(uri)
     response = call_with_retry(s3.get_object, Bucket=bucket, Key=key)
     body = response["Body"]
     try:

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ResponseStreamingError
 
 from bedrock_pipeline.aws.s3 import S3Object, source_for
-from bedrock_pipeline.sources import LocalFile, parse_s3_uri
+from bedrock_pipeline.sources import LocalFile, parse_s3_uri, s3_prefix, split_s3_uri
 
 
 class _FlakyBody:
@@ -79,3 +79,23 @@ def test_source_for() -> None:
     assert isinstance(source_for("s3://b/k", object()), S3Object)
     with pytest.raises(ValueError, match="S3 client"):
         source_for("s3://b/k")
+
+
+@pytest.mark.parametrize(
+    ("uri", "split", "prefix"),
+    [
+        ("s3://b/k.jsonl", ("b", "k.jsonl"), ("b", "k.jsonl/")),
+        ("s3://b/dir/", ("b", "dir/"), ("b", "dir/")),
+        ("s3://b", ("b", ""), ("b", "")),
+        # S3 keys hold '?', '#' and a leading '/': the split keeps them, as S3 reads the key.
+        ("s3://b/page?1#top.png", ("b", "page?1#top.png"), ("b", "page?1#top.png/")),
+        ("s3://b//k", ("b", "/k"), ("b", "/k/")),
+    ],
+)
+def test_one_split_for_objects_and_prefixes(
+    uri: str, split: tuple[str, str], prefix: tuple[str, str]
+) -> None:
+    assert split_s3_uri(uri) == split
+    assert s3_prefix(uri) == prefix
+    if split[1]:
+        assert parse_s3_uri(uri) == split

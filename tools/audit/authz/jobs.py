@@ -19,16 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bedrock_pipeline.sources import split_s3_uri
 from tools.audit.authz.calls import Authorizer
 from tools.audit.authz.policy import Request
 
 # One object under each S3Prefix channel stands for all of them (IAM matches keys by pattern).
 PREFIX_SAMPLE = "any-object"
-
-
-def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
 
 
 def _object(bucket: str, key: str) -> str:
@@ -44,11 +40,11 @@ def training_job_reads(
     out: list[tuple[str, str, str, dict[str, str]]] = []
     for channel in request["InputDataConfig"]:
         name, source = channel["ChannelName"], channel["DataSource"]["S3DataSource"]
-        bucket, key = _split(source["S3Uri"])
+        bucket, key = split_s3_uri(source["S3Uri"])
         if source["S3DataType"] == "ManifestFile":
             out.append(("s3:GetObject", _object(bucket, key), f"channel {name}: manifest", {}))
             head, *suffixes = manifests[source["S3Uri"]]
-            listed, prefix = _split(head["prefix"])
+            listed, prefix = split_s3_uri(head["prefix"])
             out += [
                 ("s3:GetObject", _object(listed, prefix + s), f"channel {name}: {s}", {})
                 for s in suffixes
@@ -58,7 +54,7 @@ def training_job_reads(
             out.append(("s3:ListBucket", f"arn:aws:s3:::{bucket}", f"channel {name}", listing))
             sample = key + PREFIX_SAMPLE if key.endswith("/") else key
             out.append(("s3:GetObject", _object(bucket, sample), f"channel {name}: {sample}", {}))
-    bucket, key = _split(request["OutputDataConfig"]["S3OutputPath"])
+    bucket, key = split_s3_uri(request["OutputDataConfig"]["S3OutputPath"])
     model = f"{key}{request['TrainingJobName']}/output/model/model.safetensors"
     out.append(("s3:PutObject", _object(bucket, model), "the trained model", {}))
     return out
