@@ -123,7 +123,8 @@ def gate_failures(stages: list[StageReport]) -> list[GateFailure]:
 
 
 def _proof_failures(st: StageReport) -> list[GateFailure]:
-    """Undeliverable paths, parliament findings without a reason, denied scenario calls."""
+    """Undeliverable paths, parliament findings without a reason, denied scenario calls and
+    training-job requests."""
     proofs, out = st.proofs, []
     if proofs is None:
         return []
@@ -135,6 +136,8 @@ def _proof_failures(st: StageReport) -> list[GateFailure]:
         out.append(
             GateFailure(st.stage, "iam-lint", f"{f.document.stack}:{f.document.resource}", what)
         )
+    for line in proofs.training_job[1]:
+        out.append(GateFailure(st.stage, "authorization", "training job", line))
     if proofs.calls and proofs.calls.get("denied"):
         what = f"{proofs.calls['denied']} recorded calls would be denied (see make test)"
         out.append(GateFailure(st.stage, "authorization", "scenarios", what))

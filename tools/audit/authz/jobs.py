@@ -21,6 +21,7 @@ from typing import Any
 
 from bedrock_pipeline.sources import split_s3_uri
 from tools.audit.authz.calls import Authorizer
+from tools.audit.authz.deployment import Deployment
 from tools.audit.authz.policy import Request
 
 # One object under each S3Prefix channel stands for all of them (IAM matches keys by pattern).
@@ -65,6 +66,14 @@ def training_job_denials(
 ) -> list[str]:
     """Why SageMaker, acting with ``request["RoleArn"]``, could not read the job's inputs or
     write its model: one line per denied request (empty: all allowed)."""
+    return training_job_check(authorizer, request, manifests)[1]
+
+
+def training_job_check(
+    authorizer: Authorizer, request: Mapping[str, Any], manifests: Mapping[str, list[Any]]
+) -> tuple[int, list[str]]:
+    """(requests decided, why each denied one is) for SageMaker's S3 and KMS requests with the
+    job's role (``training_job_denials``)."""
     role = str(request["RoleArn"])
     model, d = authorizer.model, authorizer.d
     found = model.endpoint("s3")
@@ -85,6 +94,7 @@ def training_job_denials(
     }
     output_key = request["OutputDataConfig"].get("KmsKeyId")
     denials: list[str] = []
+    decided = 0
     for action, resource, what, extra in training_job_reads(request, manifests):
         bucket = resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
         checks = [(Request(role, action, resource, {**base, **extra}), endpoint)]
@@ -93,10 +103,55 @@ def training_job_denials(
         if action == "s3:PutObject" and output_key:
             checks.append((Request(role, "kms:GenerateDataKey", output_key, kms), None))
         for check, policy in checks:
+            decided += 1
             reason = authorizer.denial(_with_owner(authorizer, check), policy)
             if reason:
                 denials.append(f"{what}: {check.action} on {check.resource}: {reason}")
-    return denials
+    return decided, denials
+
+
+def vision_run_request(deployment: Deployment) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The CreateTrainingJob request the job driver builds for a Llama 3.2 Vision run of this
+    deployment (``lambdas.jobs.requests.training`` with the jobs function's environment as
+    deployed: every channel kind, the images channel included), and that channel's manifest."""
+    from lambdas.jobs import requests
+    from lambdas.jobs.settings import Settings
+
+    function = next(
+        r
+        for r in deployment.resources("AWS::Lambda::Function")
+        if str(r.properties.get("Handler", "")).startswith("lambdas.jobs.")
+    )
+    env = deployment.resolve(function.properties["Environment"]["Variables"], function.stack)
+    settings = Settings.from_env({k: str(v) for k, v in env.items()})
+    data = next(
+        deployment.values(r.stack, r.logical_id)["Ref"]
+        for r in deployment.resources("AWS::S3::Bucket")
+        if r.logical_id.startswith("BucketsTrainingData")
+    )
+    manifest = f"s3://{settings.ARTIFACTS_BUCKET}/runs/audit-run/images.manifest"
+    names = {"jobName": f"{settings.STAGE_PREFIX}-audit-run-train", "token": "t" * 40}
+    state = {
+        "run": {
+            "runName": "audit-run",
+            "trainer": "container",
+            "trainingDataUri": f"s3://{data}/vision/train.jsonl",
+            "validationDataUri": f"s3://{data}/vision/validation.jsonl",
+            "container": {
+                "baseWeightsUri": f"s3://{data}/weights/llama-3.2-11b-vision/",
+                "method": "lora",
+                "instanceType": "ml.p4d.24xlarge",
+                "instanceCount": 1,
+                "volumeSizeGb": 500,
+                "maxRuntimeS": 86400,
+                "useSpot": False,
+            },
+        },
+        "names": {"training": names},
+        "validation": {"hyperParameters": {}, "imagesManifestUri": manifest},
+    }
+    listed = [{"prefix": f"s3://{data}/"}, "vision/images/0001.png"]
+    return requests.training(state, settings), {manifest: listed}
 
 
 def _with_owner(authorizer: Authorizer, request: Request) -> Request:

@@ -1,6 +1,7 @@
 """The authorization proofs of one stage for the audit report: delivery paths, parliament's
-findings, and (for the stage the scenarios run against) the calls checked and the granted
-actions that no scenario exercised, each with its reason from ``unexercised.REASONS``."""
+findings, what SageMaker does with the training role for a vision run, and (for the stage the
+scenarios run against) the calls checked and the granted actions that no scenario exercised,
+each with its reason from ``unexercised.REASONS``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tools.audit.authz.calls import Authorizer
 from tools.audit.authz.delivery import Deliveries
 from tools.audit.authz.delivery import Path as DeliveryPath
 from tools.audit.authz.deployment import Deployment
+from tools.audit.authz.jobs import training_job_check, vision_run_request
 from tools.audit.authz.lint import Finding, lint
 from tools.audit.authz.policy import as_list, wildcard
 from tools.audit.authz.unexercised import reason_for
@@ -36,6 +38,9 @@ class Proofs:
     findings: list[Finding]
     calls: dict[str, Any] | None = None  # the scenarios' ledger, for the stage they ran on
     unexercised: list[Grant] = field(default_factory=list)
+    # SageMaker's requests with the training role for a vision run (jobs.vision_run_request):
+    # how many were decided, and why each denied one is.
+    training_job: tuple[int, list[str]] = (0, [])
 
     @property
     def undeliverable(self) -> list[DeliveryPath]:
@@ -63,6 +68,8 @@ class Proofs:
             "linter_unexplained": [f.text for f in self.unexplained],
             "calls": self.calls,
             "unexercised_grants": [g.__dict__ for g in self.unexercised],
+            "training_job_requests": self.training_job[0],
+            "training_job_denied": self.training_job[1],
         }
 
 
@@ -103,6 +110,7 @@ def stage_proofs(deployment: Deployment, *, scenarios_stage: bool) -> Proofs:
     authorizer = Authorizer(deployment)
     documents, findings = lint(deployment)
     proofs = Proofs(Deliveries(authorizer).paths(), len(documents), findings)
+    proofs.training_job = training_job_check(authorizer, *vision_run_request(deployment))
     if scenarios_stage and LEDGER.is_file():
         ledger = json.loads(LEDGER.read_text())
         proofs.calls = {k: v for k, v in ledger.items() if k != "exercised"}

@@ -27,6 +27,7 @@ def summary_rows(stages: list[tuple[str, Proofs]]) -> list[list[Any]]:
                     else "not run against this stage"
                 ),
                 f"{len(p.paths)}, {len(p.undeliverable)} undeliverable",
+                f"{p.training_job[0]} requests, {len(p.training_job[1])} denied",
                 f"{p.documents} documents: {len(p.findings)} findings = {fp} linter false "
                 f"positives + {kept} kept with a reason + {len(p.unexplained)} unexplained",
                 (
@@ -52,12 +53,23 @@ def render_proofs(stages: list[tuple[str, Proofs]], table: Table) -> list[str]:
         "encryption the call implies and the VPC endpoint policy. **Delivery paths**: every "
         "place AWS writes for the project (alarm actions, EventBridge targets and their "
         "dead-letter queues, Lambda dead-letter queues, SNS subscriptions, S3 access logs, "
-        "flow logs, log group encryption, Step Functions and API Gateway logging). **Linter**: "
+        "flow logs, log group encryption, Step Functions and API Gateway logging). **Training "
+        "job**: what SageMaker reads and writes with the training role for the job the job "
+        "driver builds for a vision run (every input channel, the images manifest and an image "
+        "it lists, the model output, and the KMS requests S3 makes for them), through the S3 "
+        "endpoint (`tools/audit/authz/jobs.py`). **Linter**: "
         "parliament over every policy document.",
         "",
     ]
     lines += table(
-        ["stage", "calls checked", "delivery paths", "parliament", "granted, not exercised"],
+        [
+            "stage",
+            "calls checked",
+            "delivery paths",
+            "training job",
+            "parliament",
+            "granted, not exercised",
+        ],
         summary_rows(stages),
     )
     for stage, p in stages:
@@ -67,6 +79,9 @@ def render_proofs(stages: list[tuple[str, Proofs]], table: Table) -> list[str]:
                 ["kind", "source", "destination", "problems"],
                 [[x.kind, x.source, x.destination, "; ".join(x.problems)] for x in p.undeliverable],
             )
+        if p.training_job[1]:
+            lines += [f"### Training job requests denied in `{stage}`", ""]
+            lines += table(["request and reason"], [[line] for line in p.training_job[1]])
         if p.unexplained:
             lines += [f"### Unexplained parliament findings in `{stage}`", ""]
             lines += table(
