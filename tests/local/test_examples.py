@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bedrock_pipeline.local.examples import BUCKET, EXAMPLES, build_files
-from bedrock_pipeline.local.runner import run_locally
+from bedrock_pipeline.local.runner import LocalRun, run_locally
 from tests.support.assembly import Assembly
 
 
@@ -18,21 +19,25 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root, build_files(root)
 
 
-def _start(name: str, assembly: Assembly, files: tuple[Path, Path], out: Path, model: str):
+def _succeeded(
+    name: str, assembly: Assembly, files: tuple[Path, Path], out: Path, model: str
+) -> tuple[LocalRun, dict[str, Any]]:
+    """Run the example, which must succeed: (the run, its summary)."""
     document = json.loads((EXAMPLES / f"{name}.json").read_text())
     root, base = files
-    return run_locally(
+    result = run_locally(
         document, templates=assembly.templates, out=out, files=root, weights={model: base}
     )
+    summary = result.summary
+    assert result.status == "SUCCEEDED", (summary["error"], summary["cause"])
+    return result, summary
 
 
 @pytest.mark.slow
 def test_container_example_trains_imports_and_evaluates(
     dev_assembly: Assembly, files: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    result = _start("container", dev_assembly, files, tmp_path, "container/llama3")
-    summary = result.summary
-    assert result.status == "SUCCEEDED", (summary["error"], summary["cause"])
+    result, summary = _succeeded("container", dev_assembly, files, tmp_path, "container/llama3")
     # The gate decides; one epoch on the example's few records need not promote.
     assert result.outcome in {"SUCCEEDED", "NOT_PROMOTED"}
     (check,) = summary["importChecks"].values()
@@ -46,9 +51,7 @@ def test_container_example_trains_imports_and_evaluates(
 def test_import_example_checks_registers_and_evaluates_the_weights(
     dev_assembly: Assembly, files: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    result = _start("import", dev_assembly, files, tmp_path, "container/llama3")
-    summary = result.summary
-    assert result.status == "SUCCEEDED", (summary["error"], summary["cause"])
+    _, summary = _succeeded("import", dev_assembly, files, tmp_path, "container/llama3")
     (check,) = summary["importChecks"].values()
     assert check.startswith("ready: LlamaForCausalLM")
     arn = summary["output"]["outputs"]["importedModelArn"]
@@ -63,9 +66,7 @@ def test_import_example_checks_registers_and_evaluates_the_weights(
 def test_vision_example_trains_on_the_images_its_manifest_lists(
     dev_assembly: Assembly, files: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    result = _start("vision", dev_assembly, files, tmp_path, "container/llama3-vision")
-    summary = result.summary
-    assert result.status == "SUCCEEDED", (summary["error"], summary["cause"])
+    _, summary = _succeeded("vision", dev_assembly, files, tmp_path, "container/llama3-vision")
     # The validate step listed the images; the emulated SageMaker downloaded exactly those
     # into the images channel, and the container trained and exported Mllama from them.
     manifest = json.loads((tmp_path / "artifacts" / "images.manifest").read_text())
@@ -88,9 +89,7 @@ def test_bedrock_example_is_status_only_and_says_so(
     dev_assembly: Assembly, files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     haiku = "anthropic.claude-3-haiku-20240307-v1:0:200k"
-    result = _start("bedrock", dev_assembly, files, tmp_path, haiku)
-    summary = result.summary
-    assert result.status == "SUCCEEDED", (summary["error"], summary["cause"])
+    result, summary = _succeeded("bedrock", dev_assembly, files, tmp_path, haiku)
     # The same weights answer for base and custom: no gain, the gate keeps the model back.
     assert result.outcome == "NOT_PROMOTED"
     assert any("EMULATED job status only" in note for note in summary["emulated"])
