@@ -30,24 +30,33 @@ MAX_IMAGE_BYTES = 10 * 1000**2
 
 
 class ManifestError(ValueError):
-    """The images cannot be listed in one manifest (another bucket, or a prefix, not an object)."""
+    """The images cannot be listed in one manifest (another bucket, a folder, or a key that is
+    no relative file path)."""
 
 
-def split(uri: str) -> tuple[str, str]:
-    """(bucket, key) of an object's ``s3://bucket/key`` (``sources.parse_s3_uri``: '?' and '#'
-    belong to the key); ManifestError for anything else."""
+def object_location(uri: str) -> tuple[str, str]:
+    """(bucket, key) of an image's ``s3://bucket/key`` whose key is also a file path under the
+    channel: relative, no empty, '.' or '..' segment, not a folder (S3 allows such keys, but
+    the job would find the file elsewhere or not at all). '?' and '#' belong to the key
+    (``sources.parse_s3_uri``). Raises ManifestError naming what is wrong."""
     try:
         bucket, key = parse_s3_uri(uri)
     except ValueError:
-        bucket, key = "", ""
-    if not key or key.endswith("/"):
-        raise ManifestError(f"{uri!r} names no object (s3://BUCKET/KEY)")
+        raise ManifestError(f"{uri!r} names no object (s3://BUCKET/KEY)") from None
+    if key.endswith("/"):
+        raise ManifestError(f"{uri} names a folder, not an object")
+    segments = key.split("/")
+    if "" in segments or "." in segments or ".." in segments:
+        raise ManifestError(
+            f"{uri}: the key is no relative file path (an empty, '.' or '..' segment); the "
+            "training job reads the image at its key under the images channel"
+        )
     return bucket, key
 
 
 def channel_path(uri: str) -> str:
     """The path of image ``s3://bucket/key`` under the ``images`` channel: ``key``."""
-    return split(uri)[1]
+    return object_location(uri)[1]
 
 
 def manifest_body(uris: Iterable[str]) -> bytes:
@@ -58,7 +67,7 @@ def manifest_body(uris: Iterable[str]) -> bytes:
     buckets: set[str] = set()
     keys: set[str] = set()
     for uri in uris:
-        bucket, key = split(uri)
+        bucket, key = object_location(uri)
         buckets.add(bucket)
         keys.add(key)
     if not keys:
@@ -72,5 +81,6 @@ def manifest_body(uris: Iterable[str]) -> bytes:
     return json.dumps([{"prefix": f"s3://{bucket}/"}, *sorted(keys)], indent=0).encode()
 
 
-def manifest_uri(artifacts_bucket: str, run_name: str) -> str:
-    return f"s3://{artifacts_bucket}/runs/{run_name}/{MANIFEST_NAME}"
+def manifest_key(run_name: str) -> str:
+    """The run's manifest in the artifacts bucket, beside its validation report."""
+    return f"runs/{run_name}/{MANIFEST_NAME}"

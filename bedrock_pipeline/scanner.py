@@ -27,6 +27,7 @@ from bedrock_pipeline.formats import (
     parse_line,
     to_conversation,
 )
+from bedrock_pipeline.image_manifest import ManifestError, object_location
 from bedrock_pipeline.model_spec import DatasetLimits, ModelSpec, TokenEstimator
 from bedrock_pipeline.sources import DataSource, parse_s3_uri
 from bedrock_pipeline.validation_report import FileStats, Issue, IssueLog, MediaRef, TokenStats
@@ -50,8 +51,8 @@ def estimate_tokens(texts: list[str], estimator: TokenEstimator) -> int:
 
 
 class _Reject(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        self.code, self.message = code, message
+    def __init__(self, code: str, message: str, field: str = "") -> None:
+        self.code, self.message, self.field = code, message, field
 
 
 def _media_uris(record: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -80,8 +81,9 @@ class Scanner:
         self.probabilistic = False
         self.media: dict[str, tuple[str, int]] = {}  # kind -> where it first appeared
         # limits.media_channel: every media URI the records name (the run's image manifest),
-        # with where it is first named.
+        # with where it is first named, and the one bucket they sit in (the first one named).
         self.media_uris: dict[str, MediaRef] = {}
+        self.media_bucket: tuple[str, MediaRef] | None = None
         self.cautioned: set[str] = set()  # files already warned about tool use
         # Records of the current file found in another format than the model's, by format: the
         # report names the file's actual format, not only the expected one.
@@ -131,8 +133,7 @@ class Scanner:
         if conv.media:
             self._media_rules(conv.media, record, path, line, bucket)
             if limits.media_channel:
-                for kind, uri, field in _media_refs(record):
-                    self.media_uris.setdefault(uri, MediaRef(path, line, field, kind))
+                self._channel_media(record, path, line)
         for key in conv.ignored_fields:
             message = f"field '{key}' is not part of the format; Bedrock does not train on it"
             self.log.add(Issue(path, line, "IGNORED_FIELD", message, key))
@@ -168,6 +169,28 @@ class Scanner:
                         f"{kind} {uri} is outside the dataset's bucket s3://{bucket}; "
                         f"{model_id} reads media only from there",
                     )
+
+    def _channel_media(self, record: Any, path: str, line: int) -> None:
+        """Media the training job reads through one manifest: each key a file path under the
+        channel, all in one bucket (image_manifest)."""
+        for kind, uri, field in _media_refs(record):
+            try:
+                bucket, _ = object_location(uri)
+            except ManifestError as exc:
+                raise _Reject("IMAGE_KEY", str(exc), field) from None
+            ref = MediaRef(path, line, field, kind)
+            if self.media_bucket is None:
+                self.media_bucket = (bucket, ref)
+            elif bucket != self.media_bucket[0]:
+                first, where = self.media_bucket
+                raise _Reject(
+                    "IMAGE_BUCKET",
+                    f"{kind} {uri} is in bucket {bucket}, the run's images in {first} (first "
+                    f"named at {where.path}:{where.line}); the training job reads them through "
+                    "one manifest, which names one bucket",
+                    field,
+                )
+            self.media_uris.setdefault(uri, ref)
 
     def _rules(self, texts: list[str], turns: int) -> int:
         """The model's record rules beyond the schema; returns the token estimate."""
@@ -276,7 +299,7 @@ class Scanner:
                     self._format_error(err, record, path, line)
                     continue
                 except _Reject as rej:
-                    log.add(Issue(path, line, rej.code, rej.message))
+                    log.add(Issue(path, line, rej.code, rej.message, rej.field))
                     continue
                 key = digest_of(raw)
                 if train is not None:

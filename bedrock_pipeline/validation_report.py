@@ -71,6 +71,7 @@ CODES: dict[str, CodeInfo] = {
     "IMAGE_BUCKET": CodeInfo(
         "error", "image/video not in the dataset's bucket (Nova and our container require it)"
     ),
+    "IMAGE_KEY": CodeInfo("error", "an image key that is no file path under the images channel"),
     "IMAGE_NOT_FOUND": CodeInfo("error", "a named image object does not exist (training reads it)"),
     "IMAGE_TOO_LARGE": CodeInfo("error", "a named image object is over the size limit"),
     "IMAGES_UNCHECKED": CodeInfo("error", "time ran out before every named image was looked up"),

@@ -121,29 +121,40 @@ def object_sizes(
     """({uri: size in bytes} of the objects among ``uris`` that exist, whether every one was
     looked up before ``deadline``, a ``time.monotonic()`` value).
 
-    Lists each folder the keys sit in (ListObjectsV2 with ``Delimiter="/"``: one call per
-    1,000 entries of that folder, never its subfolders), from just before the folder's first
-    named key to its last one, instead of one HeadObject per object."""
+    Lists each folder the keys sit in (ListObjectsV2 with ``Delimiter="/"``, so never its
+    subfolders' objects), starting just before the next named key: a page that ends before it
+    is followed by a jump (``StartAfter``), not by the next page. So the calls are bounded by
+    the named keys, and by the folder's entries / 1,000 where named keys are dense, instead of
+    one HeadObject per object. Raises botocore's ClientError (after retries) as the calls do."""
     folders: dict[tuple[str, str], set[str]] = defaultdict(set)
     for uri in uris:
         bucket, key = split_s3_uri(uri)
         folders[(bucket, key.rpartition("/")[0] + "/" if "/" in key else "")].add(key)
     sizes: dict[str, int] = {}
     for (bucket, prefix), keys in sorted(folders.items()):
-        first, last = min(keys), max(keys)
-        request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
-        if len(first) > len(prefix) + 1:
-            request["StartAfter"] = first[:-1]  # every key >= first sorts after it
-        while True:
+        wanted = sorted(keys)
+        done = 0  # wanted[:done] sort at or before what was listed so far
+        token: str | None = None
+        while done < len(wanted):
             if deadline is not None and time.monotonic() > deadline:
                 return sizes, False
+            request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
+            if token:
+                request["ContinuationToken"] = token
+            elif len(wanted[done]) > len(prefix) + 1:
+                request["StartAfter"] = wanted[done][:-1]  # sorts just before wanted[done]
             page = call_with_retry(client.list_objects_v2, **request)
-            contents = page.get("Contents", ())
-            for item in contents:
+            for item in page.get("Contents", ()):
                 if item["Key"] in keys:
                     sizes[f"s3://{bucket}/{item['Key']}"] = int(item["Size"])
-            done = not page.get("IsTruncated") or (contents and contents[-1]["Key"] >= last)
-            if done:
+            entries = [i["Key"] for i in page.get("Contents", ())]
+            entries += [p["Prefix"] for p in page.get("CommonPrefixes", ())]
+            if not page.get("IsTruncated") or not entries:
                 break
-            request["ContinuationToken"] = page["NextContinuationToken"]
+            last = max(entries)
+            while done < len(wanted) and wanted[done] <= last:
+                done += 1
+            # The next page continues where this one ended; a jump skips what lies between.
+            next_start = wanted[done][:-1] if done < len(wanted) else ""
+            token = page["NextContinuationToken"] if next_start <= last else None
     return sizes, True

@@ -60,7 +60,8 @@ def download_prefix(uri: str, dest: Path) -> int:
 
 def download_manifest(uri: str, dest: Path) -> int:
     """The objects a SageMaker manifest lists (``[{"prefix": P}, suffix, ...]``) into dest, each
-    at its suffix; returns the count. A listed object that does not exist raises KeyError."""
+    at its suffix; returns the count. A listed object that does not exist raises KeyError, a
+    suffix that leads out of dest ValueError."""
     import json
 
     s3 = boto3.client("s3", region_name=REGION)
@@ -69,6 +70,8 @@ def download_manifest(uri: str, dest: Path) -> int:
     prefix_bucket, prefix = split_s3_uri(head["prefix"])
     for suffix in suffixes:
         target = dest / suffix
+        if not target.resolve().is_relative_to(dest.resolve()) or suffix.startswith("/"):
+            raise ValueError(f"{suffix!r}, listed in {uri}, leads out of the channel")
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             body = s3.get_object(Bucket=prefix_bucket, Key=prefix + suffix)["Body"].read()
@@ -139,6 +142,8 @@ class ContainerJob:
                     download_manifest(uri, target)
                 except KeyError as missing:
                     return f"channel {name}: {missing.args[0]}, listed in {uri}, does not exist"
+                except ValueError as outside:
+                    return f"channel {name}: {outside}"
             elif download_prefix(uri, target) == 0:
                 return f"channel {name}: no objects under {uri}"
             env[f"SM_CHANNEL_{name.upper()}"] = str(target)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bedrock_pipeline.aws.retry import call_with_retry
 from bedrock_pipeline.aws.s3 import S3Object, log_objects, object_sizes
-from bedrock_pipeline.image_manifest import MANIFEST_NAME, ManifestError, manifest_body
+from bedrock_pipeline.image_manifest import manifest_body, manifest_key
 from bedrock_pipeline.model_spec import CustomizationType, Trainer
 from bedrock_pipeline.patterns import RUN_NAME
 from bedrock_pipeline.registry import UnknownModelError, get_model
@@ -24,7 +24,7 @@ from bedrock_pipeline.validation import (
     validate_dataset,
     validate_invocation_log_run,
 )
-from bedrock_pipeline.validation_report import Issue, Report
+from bedrock_pipeline.validation_report import Report
 
 MESSAGE_LINES = 10  # issue lines in the error message; the report holds the rest
 MESSAGE_LINE_CHARS = 400  # Step Functions keeps 32 KB of a cause; stay far below it
@@ -140,26 +140,15 @@ def run_validation(
     if report.media:  # the objects exist and fit, before any job is started on them
         sizes, complete = object_sizes(s3, report.media, deadline)
         check_media_objects(report, sizes, complete)
-    manifest = _image_manifest(report)
+    # The scanner kept the images to one bucket and to keys that are file paths.
+    manifest = manifest_body(report.media) if report.media and report.valid else None
     result = _finish(report, s3, artifacts_bucket, key, report_uri, kms_key_id)
     if manifest is not None:
         # The container's `images` channel: exactly the images of the records just validated.
-        manifest_key = f"runs/{spec.run_name}/{MANIFEST_NAME}"
-        _put(s3, artifacts_bucket, manifest_key, manifest, kms_key_id)
-        result["imagesManifestUri"] = f"s3://{artifacts_bucket}/{manifest_key}"
+        stored = manifest_key(spec.run_name)
+        _put(s3, artifacts_bucket, stored, manifest, kms_key_id)
+        result["imagesManifestUri"] = f"s3://{artifacts_bucket}/{stored}"
     return result
-
-
-def _image_manifest(report: Report) -> bytes | None:
-    """The SageMaker manifest of the images the records name (registry rows with
-    ``media_channel``); a second bucket is a validation error (one manifest, one bucket)."""
-    if not report.media or not report.valid:
-        return None
-    try:
-        return manifest_body(report.media)
-    except ManifestError as exc:
-        report.log.add(Issue("images", 0, "IMAGE_BUCKET", f"{exc}; keep them in one bucket"))
-        return None
 
 
 def _finish(

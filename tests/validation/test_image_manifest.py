@@ -55,7 +55,11 @@ def test_keys_keep_the_characters_a_url_parser_would_take_away() -> None:
     [
         ([f"s3://{BUCKET}/a.png", f"s3://{OTHER}/b.png"], f"2 buckets ({BUCKET}, {OTHER})"),
         ([], "no images"),
-        ([f"s3://{BUCKET}/folder/"], "names no object"),
+        ([f"s3://{BUCKET}/folder/"], "names a folder, not an object"),
+        ([f"s3://{BUCKET}//lead.png"], "no relative file path"),
+        ([f"s3://{BUCKET}/a/../b.png"], "no relative file path"),
+        ([f"s3://{BUCKET}/a//b.png"], "no relative file path"),
+        ([f"s3://{BUCKET}/./c.png"], "no relative file path"),
         (["https://example.com/a.png"], "names no object"),
     ],
 )
@@ -142,7 +146,25 @@ def test_train_and_validation_images_in_two_buckets_cannot_share_a_manifest(s3: 
     put_images(s3, f"s3://{BUCKET}/a.png", f"s3://{OTHER}/b.png")
     with pytest.raises(DatasetValidationError) as info:
         run_validation(vision_event(train, validation), s3=s3, artifacts_bucket=ARTIFACTS)
-    assert f"images:0: IMAGE_BUCKET: images in 2 buckets ({BUCKET}, {OTHER})" in str(info.value)
+    assert (
+        f"{validation}:1: IMAGE_BUCKET: image s3://{OTHER}/b.png is in bucket {OTHER}, the run's "
+        f"images in {BUCKET} (first named at {train}:1)"
+    ) in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["/lead.png", "a/../b.png", "a//b.png"])
+def test_a_key_that_is_no_path_under_the_channel_fails_at_its_record(s3: Any, key: str) -> None:
+    uri = f"s3://{BUCKET}/{key}"
+    put_images(s3, uri, f"s3://{BUCKET}/ok.png")
+    lines = [record(f"s3://{BUCKET}/ok.png"), record(uri, answer="It is blue.")]
+    train = put(s3, BUCKET, "train.jsonl", lines)
+    with pytest.raises(DatasetValidationError) as info:
+        run_validation(vision_event(train), s3=s3, artifacts_bucket=ARTIFACTS)
+    assert f"{train}:2: IMAGE_KEY: {uri}: the key is no relative file path" in str(info.value)
+    report = json.loads(
+        s3.get_object(Bucket=ARTIFACTS, Key="runs/run-1/validation-report.json")["Body"].read()
+    )
+    assert report["examples"]["IMAGE_KEY"][0].startswith(f"{train}:2:")
 
 
 def test_missing_and_oversized_images_fail_validation_at_the_record_that_names_them(
@@ -184,6 +206,20 @@ def test_sizes_come_from_listing_each_folder_not_one_request_per_image(s3: Any) 
     # 2,500 objects in photos/ (1,000 per page) and one in the root: 4 listings, no HeadObject;
     # photos/deeper/ is not listed (Delimiter "/").
     assert len(calls) == 4 and all(c["Delimiter"] == "/" for c in calls)
+
+
+def test_a_few_images_in_a_large_folder_cost_a_few_listings(s3: Any) -> None:
+    # 3,000 objects and 100 subfolders in one folder; three named images far apart: each
+    # listing starts just before the next named key instead of paging through the folder.
+    folder = [f"s3://{BUCKET}/big/{i:05d}.png" for i in range(3000)]
+    put_images(s3, *folder, *(f"s3://{BUCKET}/big/sub{i:03d}/x.png" for i in range(100)))
+    named = [folder[5], folder[1500], folder[2999], f"s3://{BUCKET}/big/01500x.png"]
+    calls: list[dict[str, Any]] = []
+    s3.meta.events.register("provide-client-params.s3.*", lambda params, **_: calls.append(params))
+    sizes, complete = object_sizes(s3, named)
+    assert complete and set(sizes) == set(named[:3])
+    assert len(calls) <= 4, calls
+    assert all("ContinuationToken" not in c for c in calls)
 
 
 def test_running_out_of_time_is_an_error_not_a_missing_image(s3: Any) -> None:

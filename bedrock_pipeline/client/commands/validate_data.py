@@ -43,7 +43,7 @@ from bedrock_pipeline.client.progress import ReadProgress
 from bedrock_pipeline.model_spec import CustomizationType, ModelSpec, Trainer
 from bedrock_pipeline.registry import MODELS, UnknownModelError, get_model
 from bedrock_pipeline.run_spec import RequestMetadataFilters, RunSpecError
-from bedrock_pipeline.sources import DataSource, LocalFile
+from bedrock_pipeline.sources import DataSource, LocalFile, split_s3_uri
 from bedrock_pipeline.training_contract import (
     DEFAULT_INSTANCE_TYPE,
     GPUS_PER_INSTANCE,
@@ -179,7 +179,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, s3: Any = None) -> 
             problem = environment_problem(exc)
             if problem is None:
                 raise
-            return error(COMMAND, f"{next(iter(report.media))}: {problem}")
+            bucket = split_s3_uri(next(iter(report.media)))[0]
+            return error(COMMAND, f"s3://{bucket}/ (listing the images' folders): {problem}")
     return _write(args, report, out)
 
 

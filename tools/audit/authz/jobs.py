@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bedrock_pipeline.image_manifest import manifest_key
 from bedrock_pipeline.sources import split_s3_uri
 from tools.audit.authz.calls import Authorizer
 from tools.audit.authz.deployment import Deployment
@@ -129,7 +130,7 @@ def vision_run_request(deployment: Deployment) -> tuple[dict[str, Any], dict[str
         for r in deployment.resources("AWS::S3::Bucket")
         if r.logical_id.startswith("BucketsTrainingData")
     )
-    manifest = f"s3://{settings.ARTIFACTS_BUCKET}/runs/audit-run/images.manifest"
+    manifest = f"s3://{settings.ARTIFACTS_BUCKET}/{manifest_key('audit-run')}"
     names = {"jobName": f"{settings.STAGE_PREFIX}-audit-run-train", "token": "t" * 40}
     state = {
         "run": {
