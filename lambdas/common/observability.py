@@ -12,6 +12,8 @@ flushed even when it raises.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -28,7 +30,15 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 def instrument(handler: Handler) -> Handler:
     """The decorators of a Lambda entry point, always in the same order."""
-    logged = logger.inject_lambda_context(log_event=False, clear_state=True)(handler)
+
+    @functools.wraps(handler)
+    def named(event: Any, context: Any) -> Any:
+        # The service as the function's environment names it now: one process may host all
+        # five handlers (local mode, the tests), where the import-time name is not theirs.
+        logger.append_keys(service=os.environ.get("POWERTOOLS_SERVICE_NAME", logger.service))
+        return handler(event, context)
+
+    logged = logger.inject_lambda_context(log_event=False, clear_state=True)(named)
     traced = tracer.capture_lambda_handler(logged)
     instrumented = metrics.log_metrics(traced)
     instrumented.__instrumented__ = handler  # type: ignore[attr-defined]
