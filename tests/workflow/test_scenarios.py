@@ -38,7 +38,8 @@ def png() -> bytes:
     return out.getvalue()
 
 
-LLAMA_BEDROCK = "meta.llama3-1-8b-instruct-v1:0"
+# A cross-region inference profile: the evaluation role needs the profile and the model.
+LLAMA_BEDROCK = "us.meta.llama3-2-1b-instruct-v1:0"
 
 # -- happy paths -------------------------------------------------------------------------------
 
