@@ -127,6 +127,12 @@ def _invokable(value: object) -> object:
             "profile, provisioned throughput, imported model or custom model deployment (a "
             "Bedrock custom model is invoked through its provisioned throughput or deployment)",
         )
+    if isinstance(value, str) and inference_model_id(value) != value:
+        raise RunSpecError(
+            "evaluation.baseModelId",
+            f"{value!r} is a customization id (its context-length suffix is not invokable); "
+            f"give its on-demand id {inference_model_id(value)!r} or an inference profile",
+        )
     return value
 
 

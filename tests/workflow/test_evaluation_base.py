@@ -96,6 +96,13 @@ def test_what_bedrock_runtime_cannot_invoke_is_refused_with_the_allowed_forms(
     assert "an inference profile id (us.meta.llama3-1-8b-instruct-v1:0)" in info.value.message
 
 
+def test_a_customization_id_is_refused_with_its_on_demand_id() -> None:
+    with pytest.raises(RunSpecError) as info:
+        parse_run_spec(container(baseModelId="meta.llama3-2-1b-instruct-v1:0:128k"))
+    assert info.value.field == "evaluation.baseModelId"
+    assert "give its on-demand id 'meta.llama3-2-1b-instruct-v1:0'" in info.value.message
+
+
 def test_the_api_schema_refuses_what_the_model_refuses() -> None:
     import jsonschema
 
