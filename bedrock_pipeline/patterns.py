@@ -14,6 +14,18 @@ RUN_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 # A Bedrock model id, inference profile or model ARN (the APIs allow 2048 characters).
 MODEL_ID = r"^[A-Za-z0-9][A-Za-z0-9.:/_+-]{0,2047}$"
+# What Converse and InvokeModel take as ``modelId`` for a model to compare against (Bedrock API
+# Reference, Converse and InvokeModel, "modelId"): a base model id (meta.llama3-1-8b-instruct-v1:0),
+# an inference profile id (us.meta.llama3-1-8b-instruct-v1:0), or the ARN of a foundation model, an
+# inference profile, an application inference profile, a provisioned throughput, an imported model
+# or a custom model deployment. A registry architecture (container/llama3) is none of these.
+INVOKABLE_MODEL_ID = (
+    r"^(?:[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,2}(?::[a-z0-9-]{1,63}){0,2}"
+    r"|arn:aws(?:-[a-z-]+)?:bedrock:[a-z0-9-]{1,20}:(?:"
+    r":foundation-model/[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){1,2}(?::[a-z0-9-]{1,63}){0,2}"
+    r"|[0-9]{12}:(?:inference-profile|application-inference-profile)/[a-zA-Z0-9:.-]+"
+    r"|[0-9]{12}:(?:provisioned-model|imported-model|custom-model-deployment)/[a-z0-9]{12}))$"
+)
 # S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens (S3 "Bucket naming rules").
 # A bucket, a prefix or an object: s3://bucket, s3://bucket/, s3://bucket/key.
 S3_URI = r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?$"

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -26,7 +27,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from bedrock_pipeline.model_spec import CustomizationType, Trainer
-from bedrock_pipeline.patterns import MODEL_ID, MODEL_NAME, RUN_NAME, S3_URI
+from bedrock_pipeline.patterns import INVOKABLE_MODEL_ID, MODEL_ID, MODEL_NAME, RUN_NAME, S3_URI
 from bedrock_pipeline.promotion import DecisionMetric
 
 # Step Functions execution names: 1-80 characters; CloudWatch Logs (logging ALL) only accepts
@@ -116,11 +117,38 @@ class Inference(_Doc):
     temperature: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
 
 
+def _invokable(value: object) -> object:
+    if isinstance(value, str) and not re.fullmatch(INVOKABLE_MODEL_ID, value):
+        raise RunSpecError(
+            "evaluation.baseModelId",
+            f"{value!r} is not a model Bedrock Runtime can invoke; give a base model id "
+            "(meta.llama3-1-8b-instruct-v1:0), an inference profile id "
+            "(us.meta.llama3-1-8b-instruct-v1:0) or the ARN of a foundation model, inference "
+            "profile, provisioned throughput, imported model or custom model deployment (a "
+            "Bedrock custom model is invoked through its provisioned throughput or deployment)",
+        )
+    if isinstance(value, str) and inference_model_id(value) != value:
+        raise RunSpecError(
+            "evaluation.baseModelId",
+            f"{value!r} is a customization id (its context-length suffix is not invokable); "
+            f"give its on-demand id {inference_model_id(value)!r} or an inference profile",
+        )
+    return value
+
+
 class Evaluation(_Doc):
     """Held-out comparison of base and custom model. Field names are the evaluation step's
-    configuration keys: the workflow merges this object with the run's model ids unchanged."""
+    configuration keys: the workflow merges this object with the run's model ids unchanged.
+
+    ``base_model_id`` is the Bedrock model the custom model is compared against (Converse
+    ``modelId``); trainer=bedrock: absent means the run's own base model."""
 
     test_data_uri: Annotated[str, Field(pattern=S3_URI)]
+    base_model_id: Annotated[
+        str | None,
+        Field(pattern=INVOKABLE_MODEL_ID, max_length=2048),
+        BeforeValidator(_invokable),
+    ] = None
     comparison_models: Annotated[tuple[EvaluatedModel, ...], Field(max_length=4)] = ()
     few_shot_count: Annotated[int, Field(ge=0, le=20)] = 0
     few_shot_uri: Annotated[str | None, Field(pattern=S3_URI)] = None
@@ -322,6 +350,20 @@ def cross_field_issues(spec: RunSpec) -> list[RunSpecError]:
         )
     if (
         spec.evaluation is not None
+        and spec.evaluation.base_model_id is None
+        and spec.trainer != Trainer.BEDROCK
+    ):
+        issues.append(
+            RunSpecError(
+                "evaluation.baseModelId",
+                f"required when trainer={spec.trainer}: baseModelId {spec.base_model_id!r} names "
+                "the architecture of the weights, not a Bedrock model; name the Bedrock model "
+                "the weights started from (e.g. us.meta.llama3-2-1b-instruct-v1:0), which the "
+                "custom model is compared against",
+            )
+        )
+    if (
+        spec.evaluation is not None
         and spec.trainer == Trainer.BEDROCK
         and spec.provisioned_throughput is None
     ):
@@ -354,6 +396,14 @@ def parse_run_spec(document: object) -> RunSpec:
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def evaluation_base_model_id(spec: RunSpec) -> str | None:
+    """The model the evaluation compares the custom model against: ``evaluation.baseModelId``,
+    else (trainer=bedrock) the run's base model by its on-demand id; None without evaluation."""
+    if spec.evaluation is None:
+        return None
+    return spec.evaluation.base_model_id or inference_model_id(spec.base_model_id)
 
 
 def inference_model_id(base_model_id: str) -> str:

@@ -36,6 +36,8 @@ from bedrock_pipeline.local.runner import LocalRun, run_locally
 BUCKET = "local-demo-data"
 # Our container trains registry architectures: the base is named by its architecture.
 BASE_MODEL_ID = "container/llama3"
+# What a deployed run would compare against: the Bedrock model the weights started from.
+EVALUATION_BASE_MODEL_ID = "us.meta.llama3-2-1b-instruct-v1:0"
 RUN_NAME = "demo-tatqa"
 
 
@@ -159,6 +161,8 @@ def run_document(size: Size) -> dict[str, Any]:
             },
         },
         "evaluation": {
+            # The Bedrock model of a deployed run; local mode answers it with the base weights.
+            "baseModelId": EVALUATION_BASE_MODEL_ID,
             "testDataUri": f"{data}/test.jsonl",
             "inference": {"maxTokens": 48, "temperature": 0},
             "concurrency": 1,

@@ -49,6 +49,8 @@ class LocalModels:
             self.register(model_id, directory)
         # Set by local mode for trainer=bedrock runs: the Bedrock-trained model's stand-in.
         self.bedrock_trained_stand_in: Path | None = None
+        # Bedrock models without weights here that another model's weights answer for.
+        self.stand_ins: dict[str, str] = {}
         self.served: dict[str, str] = {}  # model id -> what answered it (for the run summary)
         self._loaded: dict[Path, tuple[Any, Any]] = {}
         self._lock = threading.Lock()
@@ -57,11 +59,36 @@ class LocalModels:
         """``model_id`` and its inference id (without the ``:<n>k`` context suffix)."""
         self.weights[model_id] = self.weights[inference_model_id(model_id)] = directory
 
-    def resolve(self, model_id: str, operation: str) -> Path:
+    def stand_in(self, model_id: str, weights_of: str) -> bool:
+        """EMULATED: answer ``model_id`` (a Bedrock model, e.g. the evaluation's base model)
+        with the weights registered for ``weights_of``, unless ``model_id`` has weights of its
+        own (``--model``); whether the stand-in applies."""
+        if self._weights(model_id) is not None or self._weights(weights_of) is None:
+            return False
+        self.stand_ins[model_id] = weights_of
+        return True
+
+    def _weights(self, model_id: str) -> Path | None:
         for candidate in (model_id, inference_model_id(model_id)):
             if candidate in self.weights:
-                self.served.setdefault(model_id, f"local weights {self.weights[candidate]}")
                 return self.weights[candidate]
+        return None
+
+    def resolve(self, model_id: str, operation: str) -> Path:
+        own = self._weights(model_id)
+        if own is not None:
+            self.served.setdefault(model_id, f"local weights {own}")
+            return own
+        if model_id in self.stand_ins:
+            source = self.stand_ins[model_id]
+            directory = self._weights(source)
+            assert directory is not None
+            self.served.setdefault(
+                model_id,
+                f"EMULATED: {model_id} has no weights here; the local weights of {source} "
+                f"({directory}) answer for it",
+            )
+            return directory
         if BEDROCK_TRAINED.search(model_id) and self.bedrock_trained_stand_in is not None:
             self.served.setdefault(
                 model_id,

@@ -38,7 +38,7 @@ from bedrock_pipeline.local.emulated_bedrock import REGION
 from bedrock_pipeline.local.emulator import Patches
 from bedrock_pipeline.local.models import LocalModels
 from bedrock_pipeline.local.services import LocalEmulator, upload_directory
-from bedrock_pipeline.run_spec import RunSpec, Trainer, inference_model_id
+from bedrock_pipeline.run_spec import RunSpec, Trainer, evaluation_base_model_id, inference_model_id
 
 S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(/[^\s\"]*)?")
 EMULATED = (
@@ -198,6 +198,12 @@ def run_locally(
             "(Haiku, Titan, Nova and Bedrock's Llama have no local weights)"
         )
         models.bedrock_trained_stand_in = models.weights.get(inference_model_id(spec.base_model_id))
+    compared = evaluation_base_model_id(spec)
+    if compared is not None and models.stand_in(compared, spec.base_model_id):
+        notes.append(
+            f"evaluation base model {compared}: EMULATED by the local weights of "
+            f"{spec.base_model_id} (pass --model {compared}=DIR for weights of its own)"
+        )
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     saved_env = dict(os.environ)
     os.environ.update(

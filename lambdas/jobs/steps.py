@@ -16,7 +16,13 @@ from botocore.exceptions import ClientError
 
 from bedrock_pipeline.aws.import_check import check_s3_prefix
 from bedrock_pipeline.aws.retry import call_with_retry, error_code, is_retryable
-from bedrock_pipeline.run_spec import RunSpecError, inference_model_id, names_for, parse_run_spec
+from bedrock_pipeline.run_spec import (
+    RunSpecError,
+    evaluation_base_model_id,
+    inference_model_id,
+    names_for,
+    parse_run_spec,
+)
 from bedrock_pipeline.run_state import (
     ExecutionContext,
     ExecutionStatusChange,
@@ -58,7 +64,9 @@ def prepare(document: Any, context: Mapping[str, Any], settings: Settings) -> di
     wanted = inference_model_id(spec.base_model_id)
     allowed = settings.ALLOWED_BASE_MODELS
     # The stage's list names Bedrock base models; container and import runs name registry
-    # architectures (container/llama3) or weights of their own.
+    # architectures (container/llama3) or weights of their own. It restricts what the stage
+    # customizes, not evaluation.baseModelId: that model is only invoked, within the grant of
+    # the evaluation step's role, like the comparison models.
     if (
         spec.trainer == "bedrock"
         and allowed
@@ -83,7 +91,8 @@ def prepare(document: Any, context: Mapping[str, Any], settings: Settings) -> di
             "decisionMetric": settings.DECISION_METRIC,  # the run document's choice wins
             **run["evaluation"],
             "runId": spec.run_name,
-            "baseModelId": wanted,
+            # The Bedrock model to compare against: the document's, or the run's own base model.
+            "baseModelId": evaluation_base_model_id(spec),
             "customModelApi": "auto",
             "minF1Gain": settings.MIN_F1_GAIN,
         }

@@ -156,11 +156,15 @@ def grant_evaluate(
     role.add_to_principal_policy(
         iam.PolicyStatement(
             sid="InvokeBaseAndCustomModels",
-            # Converse is authorized as InvokeModel.
+            # Converse is authorized as InvokeModel, on every form evaluation.baseModelId and
+            # the comparison models may take (patterns.INVOKABLE_MODEL_ID): a cross-region
+            # inference profile needs its profile here and the foundation model in each
+            # destination region (Bedrock User Guide, cross-region inference prerequisites).
             actions=["bedrock:InvokeModel"],
             resources=[
                 _bedrock(stack, "foundation-model/*", region="*"),
                 _bedrock(stack, "inference-profile/*"),
+                _bedrock(stack, "application-inference-profile/*"),
                 _bedrock(stack, "provisioned-model/*"),
                 _bedrock(stack, "imported-model/*"),
                 _bedrock(stack, "custom-model-deployment/*"),

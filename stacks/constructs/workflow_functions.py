@@ -247,6 +247,10 @@ class EvaluateFunction(PipelineFunction):
                     "in other regions.",
                 ),
                 (r":inference-profile/\*$", bedrock_reason("Inference profile")),
+                (
+                    r":application-inference-profile/\*$",
+                    bedrock_reason("Application inference profile"),
+                ),
                 (r":provisioned-model/\*$", bedrock_reason("Provisioned model")),
                 (r":imported-model/\*$", bedrock_reason("Imported model")),
                 (r":custom-model-deployment/\*$", bedrock_reason("Custom model deployment")),

@@ -166,6 +166,31 @@ def test_evaluation_can_invoke_models_encrypted_with_the_model_key(dev_assembly:
         assert decide(key_policy(dev_assembly, key), request, dev_assembly).allowed, action
 
 
+def test_evaluation_can_invoke_every_form_of_its_base_model(dev_assembly: Assembly) -> None:
+    """evaluation.baseModelId (patterns.INVOKABLE_MODEL_ID) as the ARNs IAM authorizes: every
+    resource type InvokeModel has in the Service Authorization Reference is granted."""
+    _, statements, arn = _role(dev_assembly, "EvaluateRole")
+    account, llama = f"arn:aws:bedrock:{REGION}:{ACCOUNT}", "meta.llama3-2-1b-instruct-v1:0"
+    by_type = {
+        "foundation-model": f"arn:aws:bedrock:{REGION}::foundation-model/{llama}",
+        "inference-profile": f"{account}:inference-profile/us.{llama}",
+        "application-inference-profile": f"{account}:application-inference-profile/a1b2c3d4e5f6",
+        "imported-model": f"{account}:imported-model/a1b2c3d4e5f6",
+        "provisioned-model": f"{account}:provisioned-model/a1b2c3d4e5f6",
+    }
+    formats = resource_types("bedrock", "InvokeModel")
+    assert {f.split(":")[-1].split("/")[0] for f in formats if f != "*"} == set(by_type)
+    # A US cross-region profile routes to the foundation model in other US regions as well.
+    destinations = [
+        f"arn:aws:bedrock:{region}::foundation-model/{llama}"
+        for region in ("us-east-1", "us-east-2", "us-west-2")
+    ]
+    deployment = f"{account}:custom-model-deployment/a1b2c3d4e5f6"
+    for resource in [*by_type.values(), *destinations, deployment]:
+        request = Request("bedrock:InvokeModel", resource, arn)
+        assert decide(statements, request, dev_assembly).allowed, resource
+
+
 def test_provisioned_throughput_is_allowed_on_the_model_resource_types(
     dev_assembly: Assembly,
 ) -> None:

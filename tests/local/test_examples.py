@@ -12,6 +12,8 @@ from bedrock_pipeline.local.examples import BUCKET, EXAMPLES, build_files
 from bedrock_pipeline.local.runner import LocalRun, run_locally
 from tests.support.assembly import Assembly
 
+EVALUATION_BASE = "us.meta.llama3-2-1b-instruct-v1:0"  # examples/local/container.json, import.json
+
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -44,6 +46,7 @@ def test_container_example_trains_imports_and_evaluates(
     assert check.startswith("ready: LlamaForCausalLM")  # the container's own export
     report = json.loads((tmp_path / "artifacts" / "evaluation" / "report.json").read_text())
     assert set(report["models"]) == {"base", "custom"}
+    _base_answered_by_the_base_weights(summary, files)
     assert report["models"]["custom"]["outputTokens"]["count"] == report["records"]
 
 
@@ -60,6 +63,15 @@ def test_import_example_checks_registers_and_evaluates_the_weights(
     tokens = report["models"]["custom"]["outputTokens"]
     assert tokens["count"] == report["records"] and tokens["max"] <= 32  # maxTokens
     assert (tmp_path / "notifications.jsonl").read_text().strip()
+    _base_answered_by_the_base_weights(summary, files)
+
+
+def _base_answered_by_the_base_weights(summary: dict[str, Any], files: tuple[Path, Path]) -> None:
+    # The document names the Bedrock model a deployed run compares against; local mode has no
+    # weights of it and answers with the tiny base checkpoint, and says so.
+    served = summary["servedBy"][EVALUATION_BASE]
+    assert served.startswith("EMULATED") and f"container/llama3 ({files[1]})" in served
+    assert any(EVALUATION_BASE in note for note in summary["emulated"])
 
 
 @pytest.mark.slow

@@ -125,6 +125,21 @@ def test_check_run_container_cost_and_batch_layout() -> None:
     assert check["estimate"]["instanceHoursAtMost"] == 4.0 and check["estimate"]["gpus"] == 4
 
 
+def test_check_run_container_evaluation_without_a_bedrock_base_model() -> None:
+    document = json.loads((EXAMPLES / "run-llama-container.json").read_text())
+    document["evaluation"] = {"testDataUri": "s3://my-datasets/support/test.jsonl"}
+    result = run("check-run", "-", "--stage", "dev", stdin=json.dumps(document))
+    assert result.code == 1 and result.err == ""
+    assert "evaluation.baseModelId" in result.out
+    flat = " ".join(result.out.split())  # the table wraps long messages
+    assert "required when trainer=container" in flat
+    assert "not a Bedrock model" in flat and "the weights started from" in flat
+    document["evaluation"]["baseModelId"] = "us.meta.llama3-2-1b-instruct-v1:0"
+    fixed = run("check-run", "-", "--stage", "dev", "--output", "json", stdin=json.dumps(document))
+    assert fixed.code == 0, fixed.out
+    assert json.loads(fixed.out)["problems"] == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -139,3 +139,10 @@ def test_call_to_action_and_resources_comes_from_the_service_authorization_refer
     assert [a.resource for a in found] == [
         "arn:aws:bedrock:us-east-1::foundation-model/meta.llama3"
     ]
+    # A cross-region inference profile: the profile and the foundation model it routes to.
+    profile = {"modelId": "us.meta.llama3-2-1b-instruct-v1:0"}
+    found, _ = accesses("bedrock-runtime", "Converse", profile, "us-west-2", "1")
+    assert [a.resource for a in found] == [
+        "arn:aws:bedrock:us-west-2:1:inference-profile/us.meta.llama3-2-1b-instruct-v1:0",
+        "arn:aws:bedrock:us-west-2::foundation-model/meta.llama3-2-1b-instruct-v1:0",
+    ]

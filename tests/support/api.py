@@ -87,7 +87,11 @@ def import_doc(run_name: str) -> dict[str, Any]:
 
 
 def evaluated_doc(run_name: str) -> dict[str, Any]:
-    return {**import_doc(run_name), "evaluation": {"testDataUri": "s3://team-data/test.jsonl"}}
+    evaluation = {
+        "testDataUri": "s3://team-data/test.jsonl",
+        "baseModelId": "us.meta.llama3-2-1b-instruct-v1:0",
+    }
+    return {**import_doc(run_name), "evaluation": evaluation}
 
 
 def container_doc(run_name: str) -> dict[str, Any]:

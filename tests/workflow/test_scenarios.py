@@ -38,6 +38,9 @@ def png() -> bytes:
     return out.getvalue()
 
 
+# A cross-region inference profile: the evaluation role needs the profile and the model.
+LLAMA_BEDROCK = "us.meta.llama3-2-1b-instruct-v1:0"
+
 # -- happy paths -------------------------------------------------------------------------------
 
 
@@ -133,7 +136,7 @@ def test_container_training_then_import_then_evaluation(workflow: Workflow) -> N
             "maxWaitS": 72000,
             "hyperParameters": {"epochCount": 2},
         },
-        "evaluation": {"testDataUri": test, "batchSize": 3},
+        "evaluation": {"testDataUri": test, "batchSize": 3, "baseModelId": LLAMA_BEDROCK},
     }
     result = workflow.run(document)
     assert result.status == "SUCCEEDED", (result.error, result.cause)
@@ -174,6 +177,12 @@ def test_container_training_then_import_then_evaluation(workflow: Workflow) -> N
     assert evaluation["decision"] == "promoted"
     assert "Evaluate batches" in result.entered()
     assert result.entered().count("Run batch") == 3  # 7 records in batches of 3
+    # The base side of the comparison is the Bedrock model the document names, never the
+    # registry architecture (Bedrock Runtime has no model container/llama3).
+    calls = workflow.emulator.requests("bedrock-runtime", "Converse")
+    called = {c["modelId"] for c in calls}
+    assert called == {LLAMA_BEDROCK, result.output["outputs"]["importedModelArn"]}
+    assert sum(c["modelId"] == LLAMA_BEDROCK for c in calls) == 7
 
 
 def test_vision_training_reads_the_images_the_validate_step_listed(

@@ -59,6 +59,12 @@ PLACEHOLDER_PARAMS: dict[str, tuple[str, ...]] = {
 # A bare id in these parameters names this resource type (Bedrock API Reference, InvokeModel and
 # CreateModelCustomizationJob: "modelId"/"baseModelIdentifier" is a model ARN or a base model id).
 BARE_ID_TYPE = {"modelId": "foundation-model", "baseModelIdentifier": "foundation-model"}
+# A bare modelId with a geography prefix is a cross-region (system-defined) inference profile
+# (Bedrock User Guide, inference-profiles-support.html; the geographies of CDK's
+# CrossRegionInferenceProfileRegion). Invoking one is authorized on the profile and on the
+# foundation model it routes to (cross-region inference prerequisites); the call's own region
+# stands for the destinations, which always include it.
+INFERENCE_PROFILE_ID = re.compile(r"^(?:us|us-gov|eu|apac|jp|au|global)\.([a-z0-9-]+\..+)$")
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,9 @@ def accesses(
     formats = resource_formats(action)
     if not formats:
         return [Access(action, "*", "*")], []
+    profile = _inference_profile(action, params, region, account)
+    if profile:
+        return profile, []
     arns = _arns(params)
     direct = [
         Access(action, a, resource_type)
@@ -184,6 +193,26 @@ def accesses(
         else:
             missing.append(resource_type)
     return found, missing
+
+
+def _inference_profile(
+    action: str, params: dict[str, Any], region: str, account: str
+) -> list[Access]:
+    model_id = params.get("modelId")
+    found = INFERENCE_PROFILE_ID.match(model_id) if isinstance(model_id, str) else None
+    types = {resource_type for resource_type, _ in resource_formats(action)}
+    if found is None or not {"inference-profile", "foundation-model"} <= types:
+        return []
+    return [
+        Access(
+            action,
+            f"arn:aws:bedrock:{region}:{account}:inference-profile/{model_id}",
+            "inference-profile",
+        ),
+        Access(
+            action, f"arn:aws:bedrock:{region}::foundation-model/{found[1]}", "foundation-model"
+        ),
+    ]
 
 
 def _bare_id_names(resource_type: str, params: dict[str, Any]) -> bool:
