@@ -60,4 +60,11 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    print(f"base weights: {build_files(Path(sys.argv[1]))}")
+    base = build_files(Path(sys.argv[1]))
+    root = base.parents[1]
+    print(f"wrote {root}:")
+    print("  qa/{train,validation,test}.jsonl       the finance QA set")
+    print(f"  weights/base, weights/tuned            tiny Llama checkpoints (--model ...={base})")
+    print("  vision/{train,validation}/data.jsonl  Converse records with images (vision.json)")
+    print("  shapes/*.png                           the images they name")
+    print("  weights/vision                         a tiny Llama 3.2 Vision checkpoint")

@@ -12,7 +12,11 @@ into ``out``:
     run-events.jsonl       the pipeline's EventBridge events
     notifications.jsonl    the messages published to the run topic
     artifacts/             s3://<artifacts bucket>/runs/<runName>/ (validation report,
-                           evaluation batches, report.json|md|png)
+                           images manifest, evaluation batches, report.json|md|png)
+    work/                  the training jobs' /opt/ml folders and container logs
+
+A run first removes these from ``out``, so they are always one run's. The handlers log at
+WARNING (``BCP_LOCAL_LOG_LEVEL`` sets another level).
 
 Input files: every ``s3://BUCKET/KEY`` the document names is served from ``files/BUCKET/KEY``
 (a folder is a prefix). IAM and KMS are not enforced (moto does not).
@@ -24,8 +28,10 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +47,15 @@ from bedrock_pipeline.local.services import LocalEmulator, upload_directory
 from bedrock_pipeline.run_spec import RunSpec, Trainer, evaluation_base_model_id, inference_model_id
 
 S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(/[^\s\"]*)?")
+# What a run writes into `out` (the module docstring), removed before the next run there.
+OUTPUTS = (
+    "run.json",
+    "events.jsonl",
+    "run-events.jsonl",
+    "notifications.jsonl",
+    "artifacts",
+    "work",
+)
 EMULATED = (
     "AWS services: moto 5.2.5 with local-mode extensions (no IAM or KMS enforcement)",
     "Step Functions: moto's interpreter; Wait states last at most 2 s",
@@ -80,6 +95,10 @@ def use_checkout() -> Path:
 def synthesize_templates(stage: str, outdir: Path) -> dict[str, dict[str, Any]]:
     """The stage's templates, synthesized here (as ``make synth``; needs no AWS account)."""
     use_checkout()
+    # The jsii runtime's Node version banners, silenced as the Makefile does (Node 20 is the
+    # version the project pins its CDK CLI for).
+    for banner in ("END_OF_LIFE", "DEPRECATED"):
+        os.environ.setdefault(f"JSII_SILENCE_WARNING_{banner}_NODE_VERSION", "20")
     from stacks.pipeline_app import build_app
 
     build_app(stage, outdir=str(outdir)).app.synth()
@@ -190,6 +209,9 @@ def run_locally(
 
     spec = RunSpec.model_validate(document)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in OUTPUTS:  # a run replaces what an earlier run of the name left in `out`
+        path = out / stale
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     models = LocalModels({k: Path(v) for k, v in (weights or {}).items()})
     notes = list(EMULATED)
     if spec.trainer == Trainer.BEDROCK:
@@ -205,10 +227,14 @@ def run_locally(
             f"{spec.base_model_id} (pass --model {compared}=DIR for weights of its own)"
         )
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+    # Powertools, when an invocation emitted no metric (metrics are off in local mode).
+    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
     saved_env = dict(os.environ)
     os.environ.update(
         POWERTOOLS_TRACE_DISABLED="1",
         POWERTOOLS_METRICS_DISABLED="1",
+        # The handlers' INFO lines would interleave with the run's own progress lines.
+        POWERTOOLS_LOG_LEVEL=os.environ.get("BCP_LOCAL_LOG_LEVEL", "WARNING"),
         AWS_ACCESS_KEY_ID="local",
         AWS_SECRET_ACCESS_KEY="local",
         AWS_DEFAULT_REGION=REGION,

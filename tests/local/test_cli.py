@@ -62,6 +62,7 @@ def test_an_installed_package_without_the_repository_is_told_to_use_a_checkout(
     from bedrock_pipeline.local import runner
 
     monkeypatch.setattr(runner, "CHECKOUT", tmp_path)  # site-packages: no stacks/ beside it
+    (tmp_path / "team-bucket" / "weights").mkdir(parents=True)
     body = json.dumps(
         {
             "runName": "x",
@@ -70,7 +71,7 @@ def test_an_installed_package_without_the_repository_is_told_to_use_a_checkout(
             "modelDataUri": "s3://team-bucket/weights/",
         }
     )
-    assert main(["local", "start", str(_doc(tmp_path, body))]) == 2
+    assert main(["local", "start", str(_doc(tmp_path, body)), "--files", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "local mode runs from a checkout of the repository" in err
     assert "stacks, training_image not found" in err
@@ -88,7 +89,69 @@ def test_an_unknown_stage_is_a_usage_error_not_a_traceback(
             "modelDataUri": "s3://team-bucket/weights/",
         }
     )
-    assert main(["local", "start", str(_doc(tmp_path, body)), "--stage", "qa"]) == 2
+    (tmp_path / "team-bucket" / "weights").mkdir(parents=True)
+    files = ["--files", str(tmp_path)]
+    assert main(["local", "start", str(_doc(tmp_path, body)), "--stage", "qa", *files]) == 2
     err = capsys.readouterr().err
     assert "no such stage 'qa'" in err
+    assert "Traceback" not in err
+
+
+VISION = {
+    "runName": "v",
+    "baseModelId": "container/llama3-vision",
+    "trainer": "container",
+    "trainingDataUri": "s3://local-examples/vision/train/data.jsonl",
+    "container": {"baseWeightsUri": "s3://local-examples/weights/vision/"},
+}
+
+
+@pytest.mark.parametrize(
+    ("layout", "extra", "message"),
+    [
+        (
+            [],
+            [],
+            "trainingDataUri s3://local-examples/vision/train/data.jsonl: local mode serves "
+            "s3://BUCKET/KEY from --files DIR as DIR/BUCKET/KEY; give --files",
+        ),
+        (["local-examples/weights/vision/"], ["--files"], "no file "),
+        (
+            ["local-examples/vision/train/data.jsonl"],
+            ["--files"],
+            "container.baseWeightsUri s3://local-examples/weights/vision/: no folder ",
+        ),
+        (
+            ["local-examples/vision/train/data.jsonl", "local-examples/weights/vision/"],
+            ["--files", "--model", "container/llama3-vison=WEIGHTS"],
+            "--model container/llama3-vison: the run calls no such model (it calls "
+            "container/llama3-vision); did you mean container/llama3-vision?",
+        ),
+    ],
+)
+def test_inputs_and_models_the_run_cannot_use_are_usage_errors(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    layout: list[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    files = tmp_path / "files"
+    for entry in layout:
+        path = files / entry
+        if entry.endswith("/"):
+            path.mkdir(parents=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}\n")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "config.json").write_text("{}")
+    args = [str(files) if a == "--files-dir" else a.replace("WEIGHTS", str(weights)) for a in extra]
+    if "--files" in args:
+        args.insert(args.index("--files") + 1, str(files))
+        files.mkdir(exist_ok=True)
+    assert main(["local", "start", str(_doc(tmp_path, json.dumps(VISION))), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
     assert "Traceback" not in err

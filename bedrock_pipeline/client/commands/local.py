@@ -83,6 +83,60 @@ def _weights(pairs: list[str]) -> dict[str, Path] | str:
     return weights
 
 
+# Run-document fields that name an input the run reads: objects, then prefixes (folders).
+OBJECT_FIELDS = ("trainingDataUri", "validationDataUri", "evaluation.testDataUri",
+                 "evaluation.fewShotUri")  # fmt: skip
+PREFIX_FIELDS = ("container.baseWeightsUri", "modelDataUri")
+
+
+def _field(document: dict[str, Any], path: str) -> Any:
+    value: Any = document
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _missing_input(document: dict[str, Any], files: Path | None) -> str | None:
+    """The first input the document names that ``--files`` does not hold, said as a usage
+    error (DIR/BUCKET/KEY is where local mode serves s3://BUCKET/KEY from)."""
+    for path in (*OBJECT_FIELDS, *PREFIX_FIELDS):
+        uri = _field(document, path)
+        if not isinstance(uri, str) or not uri.startswith("s3://"):
+            continue
+        if files is None:
+            return (
+                f"{path} {uri}: local mode serves s3://BUCKET/KEY from --files DIR as "
+                "DIR/BUCKET/KEY; give --files"
+            )
+        local = files / uri.removeprefix("s3://")
+        if not (local.is_dir() if path in PREFIX_FIELDS else local.is_file()):
+            kind = "folder" if path in PREFIX_FIELDS else "file"
+            return f"{path} {uri}: no {kind} {local} under --files {files}"
+    return None
+
+
+def _unused_models(weights: dict[str, Path], spec: Any) -> str | None:
+    """A --model ID the run never calls: a typo would otherwise be ignored silently."""
+    import difflib
+
+    from bedrock_pipeline.run_spec import evaluation_base_model_id, inference_model_id
+
+    used = {spec.base_model_id, inference_model_id(spec.base_model_id)}
+    used.add(evaluation_base_model_id(spec))
+    if spec.evaluation is not None:
+        used |= {m.model_id for m in spec.evaluation.comparison_models}
+    used.discard(None)
+    for model_id in weights:
+        if model_id not in used:
+            close = difflib.get_close_matches(model_id, sorted(used), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            return (
+                f"--model {model_id}: the run calls no such model (it calls "
+                f"{', '.join(sorted(used))}){hint}"
+            )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     document = _load(args.document)
     if isinstance(document, str):
@@ -102,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(document)"
         return _usage(f"{args.document}: {where}: {first['msg']}")
+    problem = _missing_input(document, args.files) or _unused_models(weights, spec)
+    if problem is not None:
+        return _usage(f"{args.document}: {problem}")
     try:
         from bedrock_pipeline.local.runner import (
             NotACheckoutError,
@@ -136,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
         say=lambda line: print(line, flush=True),
     )
     summary = result.summary
-    print(f"{spec.run_name}: {result.status}" + (f", {result.outcome}" if result.outcome else ""))
+    outcome = f", outcome {result.outcome}" if result.outcome else ""
+    print(f"{spec.run_name}: status {result.status}{outcome}")
     if summary.get("error"):
         print(f"  {summary['error']}: {summary.get('cause')}")
     for line in summary["emulated"]:
