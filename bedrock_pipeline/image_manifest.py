@@ -48,8 +48,8 @@ def object_location(uri: str) -> tuple[str, str]:
     segments = key.split("/")
     if "" in segments or "." in segments or ".." in segments:
         raise ManifestError(
-            f"{uri}: the key is no relative file path (an empty, '.' or '..' segment); the "
-            "training job reads the image at its key under the images channel"
+            f"{uri}: the key must be a relative file path (no leading '/', no empty, '.' or "
+            "'..' segment): the training job reads the image at its key under the images channel"
         )
     return bucket, key
 

@@ -55,10 +55,6 @@ class _Reject(Exception):
         self.code, self.message, self.field = code, message, field
 
 
-def _media_uris(record: Mapping[str, Any]) -> list[tuple[str, str]]:
-    return [(kind, uri) for kind, uri, _ in _media_refs(record)]
-
-
 def _media_refs(record: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """(kind, uri, field) of each media block of a parsed Converse record."""
     return [
@@ -162,12 +158,13 @@ class Scanner:
             for kind in media:
                 self.media.setdefault(kind, (path, line))
         if limits.images_in_dataset_bucket and bucket:
-            for kind, uri in _media_uris(record):
+            for kind, uri, field in _media_refs(record):
                 if parse_s3_uri(uri)[0] != bucket:
                     raise _Reject(
                         "IMAGE_BUCKET",
-                        f"{kind} {uri} is outside the dataset's bucket s3://{bucket}; "
+                        f"{field}: {kind} {uri} is outside the dataset's bucket s3://{bucket}; "
                         f"{model_id} reads media only from there",
+                        field,
                     )
 
     def _channel_media(self, record: Any, path: str, line: int) -> None:
@@ -177,7 +174,7 @@ class Scanner:
             try:
                 bucket, _ = object_location(uri)
             except ManifestError as exc:
-                raise _Reject("IMAGE_KEY", str(exc), field) from None
+                raise _Reject("IMAGE_KEY", f"{field}: {exc}", field) from None
             ref = MediaRef(path, line, field, kind)
             if self.media_bucket is None:
                 self.media_bucket = (bucket, ref)
@@ -185,9 +182,9 @@ class Scanner:
                 first, where = self.media_bucket
                 raise _Reject(
                     "IMAGE_BUCKET",
-                    f"{kind} {uri} is in bucket {bucket}, the run's images in {first} (first "
-                    f"named at {where.path}:{where.line}); the training job reads them through "
-                    "one manifest, which names one bucket",
+                    f"{field}: {kind} {uri} is in bucket {bucket}, the run's images in {first} "
+                    f"(first named at {where.path}:{where.line}); the training job reads them "
+                    "through one manifest, which names one bucket",
                     field,
                 )
             self.media_uris.setdefault(uri, ref)

@@ -259,12 +259,18 @@ def check_media_objects(report: Report, sizes: Mapping[str, int], complete: bool
         if size is None:
             if not complete:
                 continue
-            message = f"{ref.kind} {uri} does not exist; the training job reads every named image"
+            message = (
+                f"{ref.field}: {ref.kind} {uri} does not exist; the training job reads every "
+                "named image"
+            )
             report.log.add(Issue(ref.path, ref.line, "IMAGE_NOT_FOUND", message, ref.field))
             continue
         looked_up += 1
         if size > MAX_IMAGE_BYTES:
-            message = f"{ref.kind} {uri} is {size:,} bytes; at most {MAX_IMAGE_BYTES:,} allowed"
+            message = (
+                f"{ref.field}: {ref.kind} {uri} is {size:,} bytes; at most {MAX_IMAGE_BYTES:,} "
+                "allowed"
+            )
             report.log.add(Issue(ref.path, ref.line, "IMAGE_TOO_LARGE", message, ref.field))
     if not complete:
         message = (

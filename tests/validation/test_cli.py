@@ -126,5 +126,8 @@ def test_images_named_by_an_s3_dataset_are_looked_up(capsys: pytest.CaptureFixtu
         )
     out = capsys.readouterr().out
     assert code == 1
-    assert "s3://data/train.jsonl:2: IMAGE_NOT_FOUND: image s3://data/img/missing.png" in out
+    assert (
+        "s3://data/train.jsonl:2: IMAGE_NOT_FOUND: messages[0].content[0].image: image s3://data/img/missing.png"
+        in out
+    )
     assert "img/a.png" not in out

@@ -141,7 +141,10 @@ def test_nova_images_must_sit_in_the_dataset_bucket(s3: Any) -> None:
             s3=s3,
             artifacts_bucket=ARTIFACTS,
         )
-    assert f"{train}:2: IMAGE_BUCKET: image s3://elsewhere/img/2.png" in str(err.value)
+    assert (
+        f"{train}:2: IMAGE_BUCKET: messages[0].content[1].image: image s3://elsewhere/img/2.png"
+        in str(err.value)
+    )
 
 
 def test_container_hyperparameters_come_from_the_container_block(s3: Any) -> None:

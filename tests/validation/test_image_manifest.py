@@ -21,6 +21,7 @@ from bedrock_pipeline.image_manifest import (
 from lambdas.validate.logic import DatasetValidationError, run_validation
 
 BUCKET, OTHER, ARTIFACTS = "team-data", "team-other", "team-artifacts"
+FIELD = "messages[0].content[0].image"  # the first image block of `record`
 
 
 def record(*uris: str, answer: str = "It is red.") -> str:
@@ -56,10 +57,10 @@ def test_keys_keep_the_characters_a_url_parser_would_take_away() -> None:
         ([f"s3://{BUCKET}/a.png", f"s3://{OTHER}/b.png"], f"2 buckets ({BUCKET}, {OTHER})"),
         ([], "no images"),
         ([f"s3://{BUCKET}/folder/"], "names a folder, not an object"),
-        ([f"s3://{BUCKET}//lead.png"], "no relative file path"),
-        ([f"s3://{BUCKET}/a/../b.png"], "no relative file path"),
-        ([f"s3://{BUCKET}/a//b.png"], "no relative file path"),
-        ([f"s3://{BUCKET}/./c.png"], "no relative file path"),
+        ([f"s3://{BUCKET}//lead.png"], "must be a relative file path"),
+        ([f"s3://{BUCKET}/a/../b.png"], "must be a relative file path"),
+        ([f"s3://{BUCKET}/a//b.png"], "must be a relative file path"),
+        ([f"s3://{BUCKET}/./c.png"], "must be a relative file path"),
         (["https://example.com/a.png"], "names no object"),
     ],
 )
@@ -135,7 +136,9 @@ def test_an_image_outside_the_dataset_bucket_fails_validation_naming_the_line(s3
     )
     with pytest.raises(DatasetValidationError) as info:
         run_validation(vision_event(train), s3=s3, artifacts_bucket=ARTIFACTS)
-    assert f"{train}:2: IMAGE_BUCKET: image s3://{OTHER}/b.png is outside" in str(info.value)
+    assert f"{train}:2: IMAGE_BUCKET: {FIELD}: image s3://{OTHER}/b.png is outside" in str(
+        info.value
+    )
     listed = s3.list_objects_v2(Bucket=ARTIFACTS, Prefix="runs/run-1/")["Contents"]
     assert "runs/run-1/images.manifest" not in [o["Key"] for o in listed]
 
@@ -147,7 +150,8 @@ def test_train_and_validation_images_in_two_buckets_cannot_share_a_manifest(s3: 
     with pytest.raises(DatasetValidationError) as info:
         run_validation(vision_event(train, validation), s3=s3, artifacts_bucket=ARTIFACTS)
     assert (
-        f"{validation}:1: IMAGE_BUCKET: image s3://{OTHER}/b.png is in bucket {OTHER}, the run's "
+        f"{validation}:1: IMAGE_BUCKET: {FIELD}: image s3://{OTHER}/b.png is in bucket {OTHER}, "
+        "the run's "
         f"images in {BUCKET} (first named at {train}:1)"
     ) in str(info.value)
 
@@ -160,7 +164,9 @@ def test_a_key_that_is_no_path_under_the_channel_fails_at_its_record(s3: Any, ke
     train = put(s3, BUCKET, "train.jsonl", lines)
     with pytest.raises(DatasetValidationError) as info:
         run_validation(vision_event(train), s3=s3, artifacts_bucket=ARTIFACTS)
-    assert f"{train}:2: IMAGE_KEY: {uri}: the key is no relative file path" in str(info.value)
+    assert f"{train}:2: IMAGE_KEY: {FIELD}: {uri}: the key must be a relative file path" in (
+        str(info.value)
+    )
     report = json.loads(
         s3.get_object(Bucket=ARTIFACTS, Key="runs/run-1/validation-report.json")["Body"].read()
     )
@@ -180,9 +186,10 @@ def test_missing_and_oversized_images_fail_validation_at_the_record_that_names_t
         run_validation(vision_event(train), s3=s3, artifacts_bucket=ARTIFACTS)
     message = str(info.value)
     assert message.startswith("2 validation error(s):")
-    assert f"{train}:2: IMAGE_NOT_FOUND: image {missing} does not exist" in message
-    assert f"{train}:3: IMAGE_TOO_LARGE: image {big} is 10,000,004 bytes; at most 10,000,000" in (
-        message
+    assert f"{train}:2: IMAGE_NOT_FOUND: {FIELD}: image {missing} does not exist" in message
+    assert (
+        f"{train}:3: IMAGE_TOO_LARGE: {FIELD}: image {big} is 10,000,004 bytes; at most 10,000,000"
+        in (message)
     )
     report = json.loads(
         s3.get_object(Bucket=ARTIFACTS, Key="runs/run-1/validation-report.json")["Body"].read()
