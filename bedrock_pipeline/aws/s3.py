@@ -2,7 +2,8 @@
 
 An S3 object is read through one GetObject stream; when the connection drops mid-file the
 reader reopens it with a `Range` from the byte it had reached, so a 10 GB file survives a reset
-without starting over. Opening and reopening go through `call_with_retry` (throttling, 5xx).
+without starting over. Opening, reopening and listing go through `call_with_retry` (throttling,
+5xx), so the client should be built with `single_attempt` (see `client`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import io
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -23,7 +24,7 @@ from botocore.exceptions import (
     ResponseStreamingError,
 )
 
-from bedrock_pipeline.aws.retry import call_with_retry
+from bedrock_pipeline.aws.retry import call_with_retry, single_attempt
 from bedrock_pipeline.sources import (
     READ_BUFFER_BYTES,
     DataSource,
@@ -107,11 +108,32 @@ def source_for(location: str, s3_client: Any | None = None) -> DataSource:
     return LocalFile(location)
 
 
+def client(profile: str | None = None) -> Any:
+    """An S3 client for the CLI (default credentials, or ``profile``) that leaves retries to
+    ``call_with_retry``: one HTTP request per attempt."""
+    import boto3  # only for S3: local files need no AWS configuration
+
+    return boto3.session.Session(profile_name=profile).client("s3", config=single_attempt())
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+    """Keys under ``prefix`` in S3's order. Paged by hand, not with a paginator: each
+    ListObjectsV2 call can throttle and goes through ``call_with_retry``."""
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        page = call_with_retry(s3.list_objects_v2, **kwargs)
+        for item in page.get("Contents", []):
+            yield item["Key"]
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            return
+        kwargs["ContinuationToken"] = token
+
+
 def log_objects(prefix_uri: str, s3: Any) -> list[S3Object]:
     """The gzip log files Bedrock delivered under the prefix, in key order."""
     bucket, prefix = split_s3_uri(prefix_uri)
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    keys = sorted(o["Key"] for page in pages for o in page.get("Contents", ()))
+    keys = sorted(list_keys(s3, bucket, prefix))
     return [S3Object(f"s3://{bucket}/{k}", s3) for k in keys if k.endswith(".gz")]
 
 

@@ -49,7 +49,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.common.clients import client, model_runtime
+from lambdas.common.clients import S3_OWN_RETRIES, client, model_runtime
 from lambdas.common.environment import FunctionEnvironment, parse_environment
 from lambdas.common.observability import instrument, logger, metrics
 from lambdas.evaluate import steps
@@ -68,7 +68,7 @@ def _environment() -> EvaluateEnvironment:
 
 @cache
 def _s3() -> Any:
-    return client("s3")  # botocore's own retries: plain reads and writes
+    return client("s3", S3_OWN_RETRIES)  # every call goes through call_with_retry
 
 
 @cache

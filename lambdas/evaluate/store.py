@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bedrock_pipeline.aws.retry import call_with_retry, error_code
+from bedrock_pipeline.aws.s3 import list_keys
 from bedrock_pipeline.evalset import EvalRecord, iter_eval_records, load_eval_records
 from bedrock_pipeline.formats import FormatError, iter_jsonl
 from bedrock_pipeline.sources import parse_s3_uri
@@ -65,20 +66,6 @@ def read_results(s3: Any, bucket: str, key: str) -> dict[int, dict[str, Any]]:
 def write_results(s3: Any, bucket: str, key: str, results: Mapping[int, Mapping[str, Any]]) -> None:
     lines = (json.dumps(results[i], ensure_ascii=False) + "\n" for i in sorted(results))
     put_bytes(s3, bucket, key, "".join(lines).encode("utf-8"), "application/x-ndjson")
-
-
-def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
-    # Paged by hand, not with a paginator: each ListObjectsV2 call can throttle and must go
-    # through call_with_retry like every other call of this step.
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    while True:
-        page = call_with_retry(s3.list_objects_v2, **kwargs)
-        for item in page.get("Contents", []):
-            yield item["Key"]
-        token = page.get("NextContinuationToken")
-        if not page.get("IsTruncated") or not token:
-            return
-        kwargs["ContinuationToken"] = token
 
 
 def read_model_results(s3: Any, bucket: str, run_id: str, model: str) -> dict[int, dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.common.clients import client
+from lambdas.common.clients import S3_OWN_RETRIES, client
 from lambdas.common.environment import FunctionEnvironment, parse_environment
 from lambdas.common.observability import instrument, logger, metrics
 from lambdas.validate.logic import DatasetValidationError, run_validation
@@ -36,7 +36,7 @@ def _environment() -> ValidateEnvironment:
 
 @cache
 def _s3() -> Any:
-    return client("s3")  # botocore's own retries: plain reads and one write
+    return client("s3", S3_OWN_RETRIES)  # every call goes through call_with_retry
 
 
 @instrument

@@ -6,9 +6,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from pydantic import ValidationError
 
 from lambdas.common import observability
@@ -62,40 +60,28 @@ def _config(client: Any) -> tuple[Any, Any, Any]:
     return config.retries, config.connect_timeout, config.read_timeout
 
 
-def _as_configured(service: str, config: Config | None) -> tuple[Any, Any, Any]:
-    """What botocore makes of a literal configuration (it normalizes ``max_attempts``, which
-    counts retries, into ``total_max_attempts``)."""
-    if config is None:
-        return _config(boto3.client(service))
-    return _config(boto3.client(service, config=config))
+ONE_REQUEST = {"total_max_attempts": 1, "mode": "standard"}
 
 
-def test_clients_keep_their_botocore_settings() -> None:
-    """The settings each client had before the factory, literally."""
-    own_retries = Config(
-        retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=30
-    )
+def test_clients_send_each_request_once_with_their_timeouts() -> None:
+    """Every handler call goes through call_with_retry, so botocore makes one attempt per call
+    (what botocore makes of the configuration: ``total_max_attempts`` 1, not ``max_attempts``,
+    which it counts as retries); the timeouts are each call path's own."""
     jobs, notify, api, evaluate, validate = (_module(n) for n in HANDLERS_BY_CLIENT)
-    for module in (jobs, notify, api, evaluate, validate):
+    modules = (jobs, notify, api, evaluate, validate)
+    for module in modules:
         for cached in ("_clients", "_sfn", "_runtime", "_s3"):
             if hasattr(module, cached):
                 getattr(module, cached).cache_clear()
     for name, client in jobs._clients().items():
-        assert _config(client) == _as_configured(name, own_retries), name
+        assert _config(client) == (ONE_REQUEST, 10, 30), name
     for name, client in zip(("sns", "events"), notify._clients(), strict=True):
-        assert _config(client) == _as_configured(name, own_retries), name
-    assert _config(api._sfn()) == _as_configured(
-        "stepfunctions",
-        Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=3, read_timeout=10),
-    )
-    assert _config(evaluate._runtime(42.0)) == _as_configured(
-        "bedrock-runtime",
-        Config(read_timeout=42.0, connect_timeout=10, retries={"max_attempts": 1}),
-    )
-    # Plain S3 reads and writes keep botocore's defaults (no config of ours).
-    for module in (validate, evaluate):
-        assert _config(module._s3()) == _as_configured("s3", None)
-    for module in (jobs, notify, api, evaluate, validate):
+        assert _config(client) == (ONE_REQUEST, 10, 30), name
+    assert _config(api._sfn()) == (ONE_REQUEST, 3, 10)  # inside API Gateway's 29 s
+    assert _config(evaluate._runtime(42.0)) == (ONE_REQUEST, 10, 42.0)
+    for module in (validate, evaluate):  # S3: botocore's default timeouts
+        assert _config(module._s3()) == (ONE_REQUEST, 60, 60)
+    for module in modules:
         for cached in ("_clients", "_sfn", "_runtime", "_s3"):
             if hasattr(module, cached):
                 getattr(module, cached).cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,26 @@ def init(timeout_min: int = 60) -> torch.device:
             os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
         dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(minutes=timeout_min))
     return device()
+
+
+def shutdown() -> None:
+    """Leave the process group at the end of a successful run: collective, every rank calls it.
+
+    The order matters. ``gc.collect()`` first: the model's FSDP2 state references the group from
+    inside reference cycles, and freeing it here, not at some later collection, means no
+    collective can start from a finalizer. The barrier then holds every rank until all of them
+    have finished every collective (the export's included), so no rank closes its connections
+    while a peer still reads from them. Only then ``destroy_process_group``.
+    Even so the backend object outlives this call: torch's DTensor caches keep the device mesh,
+    and through its registry the group (gloo: two work threads, the TCP loop thread and the
+    connections to every peer), alive until the interpreter exits; the worker therefore ends
+    without interpreter finalization (``worker.exit_now``).
+    """
+    if not dist.is_initialized():
+        return
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def device() -> torch.device:

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from bedrock_pipeline.aws.errors import environment_problem
 from bedrock_pipeline.aws.import_check import check_s3_prefix
+from bedrock_pipeline.aws.s3 import client as s3_client
 from bedrock_pipeline.client.output import (
     RawHelpFormatter,
     add_output_option,
@@ -51,9 +52,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, s3: Any = None) -> 
     out = out or sys.stdout
     if args.location.startswith("s3://"):
         if s3 is None:
-            import boto3  # only for S3: local checks need no AWS configuration
-
-            s3 = boto3.session.Session(profile_name=getattr(args, "profile", None)).client("s3")
+            s3 = s3_client(getattr(args, "profile", None))
         try:
             result = check_s3_prefix(s3, args.location)
         except ValueError as exc:

@@ -28,6 +28,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from bedrock_pipeline.aws.errors import environment_problem
+from bedrock_pipeline.aws.s3 import client as s3_client
 from bedrock_pipeline.aws.s3 import log_objects, object_sizes, source_for
 from bedrock_pipeline.client.output import (
     EXIT_FAILED,
@@ -140,9 +141,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, s3: Any = None) -> 
     if missing:
         return error(COMMAND, f"no such file: {missing[0]}")
     if s3 is None and any(p.startswith("s3://") for p in locations):
-        import boto3  # only when needed: local checks work without AWS configuration
-
-        s3 = boto3.session.Session(profile_name=getattr(args, "profile", None)).client("s3")
+        s3 = s3_client(getattr(args, "profile", None))
     try:
         sources: list[DataSource] = [source_for(p, s3) for p in locations]
         sizes = {source.name: source.size() for source in sources}  # S3: HeadObject
@@ -207,9 +206,7 @@ def _logs(args: argparse.Namespace, model: ModelSpec, hp: Any, out: TextIO, s3: 
         config["requestMetadataFilters"] = filters
     if args.train.startswith("s3://"):
         if s3 is None:
-            import boto3
-
-            s3 = boto3.session.Session(profile_name=getattr(args, "profile", None)).client("s3")
+            s3 = s3_client(getattr(args, "profile", None))
         sources: list[DataSource] = list(log_objects(args.train, s3))
     elif os.path.isdir(args.train):
         found = sorted(Path(args.train).rglob("*.gz"))
