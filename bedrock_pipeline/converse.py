@@ -29,6 +29,7 @@ from bedrock_pipeline.format_base import (
     CONVERSE_SCHEMA_VERSION,
     Conversation,
     FormatCode,
+    ImageRef,
     Turn,
     _Bad,
     _check_keys,
@@ -133,21 +134,28 @@ def parse_converse(
                 FormatCode.INVALID_CONTENT_BLOCK, where, f"{where} holds {len(content)} blocks; "
                 f"this customization takes {most} text block per message",
             )  # fmt: skip
-        texts = []
+        texts: list[str] = []
+        parts: list[str | ImageRef] = []
         images = 0
         for j, block in enumerate(content):
             kind = _block_kind(block, f"{where}[{j}]", dialect)
             if kind == "text":
                 texts.append(_text(block["text"], f"{where}[{j}].text"))
+                parts.append(texts[-1])
                 continue
+            _BLOCKS[kind](state, block[kind], role, f"{where}[{j}].{kind}")
             if kind == "image":
                 images += 1
-            _BLOCKS[kind](state, block[kind], role, f"{where}[{j}].{kind}")
+                image = block["image"]
+                location = image["source"]["s3Location"]
+                parts.append(ImageRef(image["format"], location["uri"], location.get("bucketOwner")))
             most_images = dialect.max_images_per_turn
             if kind == "image" and most_images is not None and images > most_images:
                 message = f"{images} images in messages[{i}]; at most {most_images} per turn"
                 raise _Bad(FormatCode.MEDIA_LIMIT, f"{where}[{j}].image", message)
-        turns.append(Turn(role, "\n".join(texts)))  # type: ignore[arg-type]
+        # The blocks are kept, in order, only where a model needs more than the text.
+        blocks = tuple(parts) if images else ()
+        turns.append(Turn(role, "\n".join(texts), blocks))  # type: ignore[arg-type]
     _roles_in_order([t.role for t in turns], require_answer)
     media = frozenset(state.media)
     return Conversation(

@@ -59,9 +59,26 @@ class FormatError(ValueError):
 
 
 @dataclass(frozen=True)
+class ImageRef:
+    """An ``image`` block of a Converse user turn: its declared format and its S3 object."""
+
+    format: str  # png | jpeg | gif | webp (converse.IMAGE_FORMATS)
+    uri: str  # s3://BUCKET/KEY
+    bucket_owner: str | None = None
+
+
+@dataclass(frozen=True)
 class Turn:
+    """One turn. ``text`` joins its text blocks; ``content`` holds, only for a turn with
+    images, its text blocks (str) and images in record order, as a model is sent them."""
+
     role: Literal["user", "assistant"]
     text: str
+    content: tuple[str | ImageRef, ...] = ()
+
+    @property
+    def images(self) -> tuple[ImageRef, ...]:
+        return tuple(part for part in self.content if isinstance(part, ImageRef))
 
 
 @dataclass(frozen=True)
