@@ -148,7 +148,9 @@ def parse_converse(
                 images += 1
                 image = block["image"]
                 location = image["source"]["s3Location"]
-                parts.append(ImageRef(image["format"], location["uri"], location.get("bucketOwner")))
+                parts.append(
+                    ImageRef(image["format"], location["uri"], location.get("bucketOwner"))
+                )
             most_images = dialect.max_images_per_turn
             if kind == "image" and most_images is not None and images > most_images:
                 message = f"{images} images in messages[{i}]; at most {most_images} per turn"

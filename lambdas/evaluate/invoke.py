@@ -4,7 +4,8 @@ Converse is the default: one request shape for base models, provisioned throughp
 model deployments and most imported models, and it reports output tokens and latency itself.
 Imported architectures that Converse does not serve (Qwen2.5, Qwen2-VL, GPT-OSS per the
 "Invoke your imported model" guide) go through InvokeModel with the OpenAI chat-completions body
-that Custom Model Import accepts.
+that Custom Model Import accepts. Records with images go through Converse only (ImageBlock with
+the image's bytes), which Custom Model Import serves for Llama 3.2 Vision (Mllama) imports.
 """
 
 from __future__ import annotations
@@ -13,19 +14,22 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from bedrock_pipeline.aws.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, error_code
-from bedrock_pipeline.formats import Turn
+from bedrock_pipeline.formats import ImageRef, Turn
 from lambdas.evaluate.config import EvaluatedModel, Inference
 
 # A model Converse cannot serve answers ValidationException "This action doesn't support the
 # model that you provided"; anything else keeps its own error.
 _CONVERSE_UNSUPPORTED = re.compile(r"(doesn't|does not|not) support", re.IGNORECASE)
+
+
+IMAGES_NOT_SUPPORTED = "ImagesNotSupported"
 
 
 class RecordTimeout(Exception):
@@ -36,14 +40,23 @@ class RecordTimeout(Exception):
 class Prompt:
     system: str | None
     turns: tuple[Turn, ...]  # alternating, starting with user, ending with user
+    # The bytes of every image the turns name, by S3 URI (read by the caller).
+    image_bytes: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def images(self) -> tuple[ImageRef, ...]:
+        return tuple(image for turn in self.turns for image in turn.images)
 
 
 def build_prompt(
-    system: str | None, prompt_turns: Sequence[Turn], shots: Sequence[Sequence[Turn]] = ()
+    system: str | None,
+    prompt_turns: Sequence[Turn],
+    shots: Sequence[Sequence[Turn]] = (),
+    image_bytes: Mapping[str, bytes] | None = None,
 ) -> Prompt:
     """Few-shot examples come first as earlier exchanges of the same conversation."""
     turns = [t for shot in shots for t in shot] + list(prompt_turns)
-    return Prompt(system, tuple(turns))
+    return Prompt(system, tuple(turns), dict(image_bytes or {}))
 
 
 @dataclass(frozen=True)
@@ -69,12 +82,27 @@ def converse_request(model_id: str, prompt: Prompt, inference: Inference) -> dic
         config["stopSequences"] = list(inference.stop_sequences)
     request: dict[str, Any] = {
         "modelId": model_id,
-        "messages": [{"role": t.role, "content": [{"text": t.text}]} for t in prompt.turns],
+        "messages": [
+            {"role": t.role, "content": _content(t, prompt.image_bytes)} for t in prompt.turns
+        ],
         "inferenceConfig": config,
     }
     if prompt.system:
         request["system"] = [{"text": prompt.system}]
     return request
+
+
+def _content(turn: Turn, image_bytes: Mapping[str, bytes]) -> list[dict[str, Any]]:
+    """The turn's blocks in record order; an image as ImageBlock with ``source.bytes``
+    (API_runtime_ImageSource.html: the SDK base64-encodes them)."""
+    if not turn.content:
+        return [{"text": turn.text}]
+    return [
+        {"text": part}
+        if isinstance(part, str)
+        else {"image": {"format": part.format, "source": {"bytes": image_bytes[part.uri]}}}
+        for part in turn.content
+    ]
 
 
 def parse_converse(response: dict[str, Any], measured_ms: float) -> Answer:
@@ -163,6 +191,8 @@ class Invoker:
 
     def _answer(self, spec: EvaluatedModel, prompt: Prompt, deadline: float) -> Answer:
         use_invoke = spec.api == "invoke" or spec.name in self._invoke_only
+        if prompt.images:
+            return self._answer_images(spec, prompt, deadline, use_invoke)
         if not use_invoke:
             try:
                 return self._converse(spec, prompt, deadline)
@@ -175,6 +205,38 @@ class Invoker:
                 with self._lock:
                     self._invoke_only.add(spec.name)
         return self._invoke(spec, prompt, deadline)
+
+    def _answer_images(
+        self, spec: EvaluatedModel, prompt: Prompt, deadline: float, use_invoke: bool
+    ) -> Answer:
+        """Images go through Converse only: a model called through InvokeModel, or one that
+        refuses image blocks, gets ImagesNotSupported for the record, and the record's failure
+        never switches the model to InvokeModel (its text records keep their API)."""
+        who = f"model {spec.name} ({spec.model_id})"
+        if use_invoke:
+            why = (
+                "is called through InvokeModel (api invoke)"
+                if spec.api == "invoke"
+                else "does not serve Converse (Bedrock said so on an earlier record)"
+            )
+            return Answer(
+                None,
+                error_code=IMAGES_NOT_SUPPORTED,
+                error_message=f"{who} {why}; records with images are sent through Converse "
+                "only, to a model that takes images (e.g. Llama 3.2 11B/90B Vision)",
+            )
+        try:
+            return self._converse(spec, prompt, deadline)
+        except ClientError as exc:
+            message = exc.response.get("Error", {}).get("Message", "")
+            if error_code(exc) == "ValidationException" and _CONVERSE_UNSUPPORTED.search(message):
+                return Answer(
+                    None,
+                    error_code=IMAGES_NOT_SUPPORTED,
+                    error_message=f"{who} refused a record with {len(prompt.images)} "
+                    f"image(s): is it a text-only model? Bedrock: {message}",
+                )
+            raise
 
     def _retrying(
         self, fn: Callable[..., Any], deadline: float, **kwargs: Any

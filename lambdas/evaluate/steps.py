@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import Any
 
 from bedrock_pipeline.evalset import EvalRecord
 from bedrock_pipeline.metrics import Prediction
 from bedrock_pipeline.promotion import decide
 from bedrock_pipeline.report import build_report, render_files
-from lambdas.evaluate import store
+from lambdas.evaluate import images, store
 from lambdas.evaluate.config import Batch, EvaluatedModel, EvaluationConfig
 from lambdas.evaluate.invoke import Answer, Invoker, build_prompt
 
@@ -28,8 +29,10 @@ class EvaluationAborted(RuntimeError):
 
 
 def plan(config: EvaluationConfig, s3: Any, bucket: str) -> dict[str, Any]:
-    """Validate the test set and split it into batches of ``batchSize`` record indexes."""
+    """Validate the test set (formats, and its images' count and bucket) and split it into
+    batches of ``batchSize`` record indexes."""
     records = store.load_test_set(s3, config.test_data_uri)
+    images.check_test_set(records, config.test_data_uri)
     size = config.batch_size
     batches = [
         Batch(batch=k, start=start, stop=min(start + size, len(records))).model_dump()
@@ -120,14 +123,15 @@ def run_batch(
             store.write_results(s3, bucket, keys[name], results[name])
         dirty.clear()
 
+    reader = images.ImageReader(s3)
+
     def ask(record: EvalRecord, spec: EvaluatedModel) -> Answer:
-        if record.conversation.has_images:
-            return Answer(
-                None,
-                error_code="ImagesUnsupported",
-                error_message="records with images are not evaluated",
-            )
         prompt = build_prompt(record.conversation.system, record.prompt_turns, shots)
+        if prompt.images:
+            try:
+                prompt = replace(prompt, image_bytes=reader.read(prompt.images))
+            except images.ImageUnavailable as exc:
+                return Answer(None, error_code=exc.code, error_message=str(exc))
         return invoker.answer(spec, prompt)
 
     since_flush = 0

@@ -33,7 +33,25 @@ TEST_RECORDS: list[dict[str, Any]] = [
 
 
 ANSWERS = {"Capital": "Paris", "Total": "1234", "Tallest": "Eiffel Tower", "Colour": "blue",
-           "Growth": "12.5"}  # fmt: skip
+           "Growth": "12.5", "What shape": "a square"}  # fmt: skip
+
+
+def png(width: int = 8, height: int = 8, colour: tuple[int, int, int] = (200, 0, 0)) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def image_record(
+    *uris: str, question: str = "What shape is this?", fmt: str = "png"
+) -> dict[str, Any]:
+    """A Converse test record: the images, then the question, in one user turn."""
+    images = [{"image": {"format": fmt, "source": {"s3Location": {"uri": u}}}} for u in uris]
+    return {"schemaVersion": "bedrock-conversation-2024", "system": [{"text": "Look closely."}],
+            "messages": [{"role": "user", "content": [*images, {"text": question}]},
+                         {"role": "assistant", "content": [{"text": "a square"}]}]}  # fmt: skip
 
 
 def jsonl(records: list[dict[str, Any]]) -> bytes:
@@ -63,7 +81,8 @@ class FakeRuntime:
         return good if "custom" in model else f"I think the answer is {good}, as far as I know"
 
     def converse(self, **request: Any) -> dict[str, Any]:
-        model, question = request["modelId"], request["messages"][-1]["content"][0]["text"]
+        blocks = request["messages"][-1]["content"]
+        model, question = request["modelId"], "\n".join(b["text"] for b in blocks if "text" in b)
         self._record("converse", model, question, request)
         error = self.fail(question, model)
         if error is not None:
