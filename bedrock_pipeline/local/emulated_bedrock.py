@@ -170,7 +170,9 @@ class BedrockExtensions:
 
     # -- bedrock-runtime (emulated answers) ---------------------------------------------------
     def _bedrock_runtime_Converse(self, params: dict[str, Any], moto: Callable[..., Any]) -> Any:
-        question = params["messages"][-1]["content"][0]["text"]
+        # The question is the last turn's text; image blocks (bytes) may come before it.
+        blocks = params["messages"][-1]["content"]
+        question = "\n".join(block["text"] for block in blocks if "text" in block)
         text = self.answer(params["modelId"], question)
         tokens = max(1, len(text.split()))
         return {

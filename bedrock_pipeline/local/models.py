@@ -2,7 +2,9 @@
 
 A model id maps to a Hugging Face checkpoint directory (``--model ID=DIR``; imported models are
 registered by the emulated Custom Model Import). The answer is transformers' greedy ``generate``
-over the tokenizer's chat template; ``outputTokens`` is the number of tokens generated before
+over the tokenizer's chat template (for a Llama 3.2 Vision checkpoint, ``config.json``
+``model_type`` mllama: MllamaForConditionalGeneration with its AutoProcessor, the Converse image
+blocks' bytes as the images); ``outputTokens`` is the number of tokens generated before
 the end-of-turn token, ``inputTokens`` the prompt's, both counted by the model's own tokenizer.
 
 Responses follow the shapes the evaluation step reads (Converse: ``output.message.content``,
@@ -17,6 +19,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,43 @@ class Generation:
     latency_ms: int
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    tokenizer: Any
+    model: Any
+    processor: Any | None  # Mllama's (image processor + tokenizer); None for a text model
+
+    def encode(self, messages: list[dict[str, Any]], images: Sequence[Any]) -> dict[str, Any]:
+        """The model's generate inputs: the chat template's prompt (and the images' tiles)."""
+        import torch
+
+        if self.processor is None:
+            ids = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt"
+            )
+            return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
+        # The template writes the BOS token itself (as Llama 3.2 Vision's does).
+        inputs = self.processor(
+            images=list(images) or None, text=text, add_special_tokens=False, return_tensors="pt"
+        )
+        return dict(inputs)
+
+
+def _image(block: dict[str, Any]) -> Any:
+    """An ImageBlock's bytes as an RGB PIL image; unreadable bytes are a ValidationException."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return Image.open(io.BytesIO(block["source"]["bytes"])).convert("RGB")
+    except (KeyError, UnidentifiedImageError, OSError) as exc:
+        raise client_error(
+            "ValidationException",
+            f"local mode reads image blocks with source.bytes of a png/jpeg/gif/webp image: {exc}",
+            "Converse",
+        ) from exc
+
+
 class LocalModels:
     """Model id -> checkpoint directory; loads each once, generates one request at a time
     (two CPU cores: concurrent generate calls only contend)."""
@@ -52,7 +92,7 @@ class LocalModels:
         # Bedrock models without weights here that another model's weights answer for.
         self.stand_ins: dict[str, str] = {}
         self.served: dict[str, str] = {}  # model id -> what answered it (for the run summary)
-        self._loaded: dict[Path, tuple[Any, Any]] = {}
+        self._loaded: dict[Path, _Loaded] = {}
         self._lock = threading.Lock()
 
     def register(self, model_id: str, directory: Path) -> None:
@@ -104,34 +144,61 @@ class LocalModels:
             404,
         )
 
-    def _load(self, directory: Path) -> tuple[Any, Any]:
+    def _load(self, directory: Path) -> _Loaded:
         if directory not in self._loaded:
             import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
 
             torch.set_num_threads(1)  # one generate at a time, beside the other local work
-            tokenizer = AutoTokenizer.from_pretrained(directory)
-            model = AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float32)
+            config = json.loads((directory / "config.json").read_text())
+            if config.get("model_type") == "mllama":
+                from transformers import AutoProcessor, MllamaForConditionalGeneration
+
+                processor = AutoProcessor.from_pretrained(directory)
+                model: Any = MllamaForConditionalGeneration.from_pretrained(
+                    directory, torch_dtype=torch.float32
+                )
+                loaded = _Loaded(processor.tokenizer, model, processor)
+            else:
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(directory)
+                model = AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float32)
+                loaded = _Loaded(tokenizer, model, None)
             model.eval()
-            self._loaded[directory] = (tokenizer, model)
+            self._loaded[directory] = loaded
         return self._loaded[directory]
 
     def generate(
-        self, model_id: str, messages: list[dict[str, str]], max_tokens: int, operation: str
+        self,
+        model_id: str,
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        operation: str,
+        images: Sequence[Any] = (),
     ) -> Generation:
+        """``messages``: chat-template messages; a user turn with images has list content of
+        ``{"type": "image"}`` and ``{"type": "text", "text"}`` entries, one image entry per
+        item of ``images`` (PIL images, in order). A text-only checkpoint given images is a
+        ValidationException, as Bedrock answers a model that takes no images."""
         directory = self.resolve(model_id, operation)
         import torch
 
         with self._lock:
             started = time.perf_counter()
-            tokenizer, model = self._load(directory)
-            ids = tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, return_tensors="pt"
-            )
+            loaded = self._load(directory)
+            if images and loaded.processor is None:
+                raise client_error(
+                    "ValidationException",
+                    "This model doesn't support the image content block that you provided "
+                    f"(local weights {directory}: {type(loaded.model).__name__}, text only)",
+                    operation,
+                )
+            tokenizer, model = loaded.tokenizer, loaded.model
+            inputs = loaded.encode(messages, images)
+            ids = inputs["input_ids"]
             with torch.no_grad():
                 out = model.generate(
-                    ids,
-                    attention_mask=torch.ones_like(ids),
+                    **inputs,
                     max_new_tokens=max_tokens,
                     do_sample=False,
                     eos_token_id=tokenizer.eos_token_id,
@@ -152,12 +219,27 @@ class LocalModels:
 
     # -- the two Bedrock Runtime operations -------------------------------------------------------
     def converse(self, params: dict[str, Any]) -> dict[str, Any]:
-        messages = [{"role": "system", "content": s["text"]} for s in params.get("system", [])]
+        """Text blocks, and image blocks with ``source.bytes`` (decoded with Pillow)."""
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": s["text"]} for s in params.get("system", [])
+        ]
+        images: list[Any] = []
         for message in params["messages"]:
-            text = "".join(part.get("text", "") for part in message["content"])
-            messages.append({"role": message["role"], "content": text})
+            blocks = message["content"]
+            if not any("image" in block for block in blocks):
+                text = "".join(part.get("text", "") for part in blocks)
+                messages.append({"role": message["role"], "content": text})
+                continue
+            parts: list[dict[str, str]] = []
+            for block in blocks:
+                if "image" in block:
+                    images.append(_image(block["image"]))
+                    parts.append({"type": "image"})
+                elif "text" in block:
+                    parts.append({"type": "text", "text": block["text"]})
+            messages.append({"role": message["role"], "content": parts})
         max_tokens = int(params.get("inferenceConfig", {}).get("maxTokens", 512))
-        g = self.generate(params["modelId"], messages, max_tokens, "Converse")
+        g = self.generate(params["modelId"], messages, max_tokens, "Converse", images)
         return {
             "output": {"message": {"role": "assistant", "content": [{"text": g.text}]}},
             "stopReason": g.stop_reason,
