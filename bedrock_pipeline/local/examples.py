@@ -6,7 +6,7 @@ Writes ``OUT/local-examples/`` as ``--files OUT`` serves it: ``qa/train.jsonl``,
 ``qa/validation.jsonl``, ``qa/test.jsonl`` (the generated finance QA set of ``demo_data``) and
 two tiny Llama checkpoints, ``weights/base/`` and ``weights/tuned/`` (random weights, a
 tokenizer trained on the set: nothing is downloaded); for ``vision.json``, Converse records with
-images (``vision/train/data.jsonl``, ``vision/validation/data.jsonl``), the generated shape
+images (``vision/{train,validation,test}/data.jsonl``), the generated shape
 images they name (``shapes/*.png``) and a tiny Llama 3.2 Vision checkpoint with its processor
 (``weights/vision/``). Then, for example::
 
@@ -41,9 +41,10 @@ def build_files(out: Path, *, train: int = 48, test: int = 6) -> Path:
     return root / "weights" / "base"
 
 
-def build_vision_files(root: Path, *, train: int = 24, validation: int = 8) -> None:
-    """``vision.json``'s records, the images they name (at their keys under ``root``, the
-    bucket) and the tiny Mllama base checkpoint."""
+def build_vision_files(root: Path, *, train: int = 24, validation: int = 8, test: int = 4) -> None:
+    """``vision.json``'s records (training, validation and the evaluation's test set), the
+    images they name (at their keys under ``root``, the bucket) and the tiny Mllama base
+    checkpoint."""
     from training_image.tiny_vision import (
         dataset_texts,
         vision_tokenizer,
@@ -53,6 +54,7 @@ def build_vision_files(root: Path, *, train: int = 24, validation: int = 8) -> N
 
     write_dataset(root / "vision" / "train", root, BUCKET, train, seed=1)
     write_dataset(root / "vision" / "validation", root, BUCKET, validation, seed=2)
+    write_dataset(root / "vision" / "test", root, BUCKET, test, seed=3)
     write_vision_base_model(root / "weights" / "vision", vision_tokenizer(dataset_texts()))
 
 
@@ -65,6 +67,6 @@ if __name__ == "__main__":
     print(f"wrote {root}:")
     print("  qa/{train,validation,test}.jsonl       the finance QA set")
     print(f"  weights/base, weights/tuned            tiny Llama checkpoints (--model ...={base})")
-    print("  vision/{train,validation}/data.jsonl  Converse records with images (vision.json)")
+    print("  vision/{train,validation,test}/data.jsonl  Converse records with images (vision.json)")
     print("  shapes/*.png                           the images they name")
     print("  weights/vision                         a tiny Llama 3.2 Vision checkpoint")

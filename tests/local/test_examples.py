@@ -13,6 +13,7 @@ from bedrock_pipeline.local.runner import LocalRun, run_locally
 from tests.support.assembly import Assembly
 
 EVALUATION_BASE = "us.meta.llama3-2-1b-instruct-v1:0"  # examples/local/container.json, import.json
+VISION_BASE = "us.meta.llama3-2-11b-instruct-v1:0"  # examples/local/vision.json
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +23,23 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _succeeded(
-    name: str, assembly: Assembly, files: tuple[Path, Path], out: Path, model: str
+    name: str,
+    assembly: Assembly,
+    files: tuple[Path, Path],
+    out: Path,
+    model: str,
+    weights: Path | None = None,
 ) -> tuple[LocalRun, dict[str, Any]]:
-    """Run the example, which must succeed: (the run, its summary)."""
+    """Run the example with ``--model model=weights`` (the tiny base Llama by default), which
+    must succeed: (the run, its summary)."""
     document = json.loads((EXAMPLES / f"{name}.json").read_text())
     root, base = files
     result = run_locally(
-        document, templates=assembly.templates, out=out, files=root, weights={model: base}
+        document,
+        templates=assembly.templates,
+        out=out,
+        files=root,
+        weights={model: weights or base},
     )
     summary = result.summary
     assert result.status == "SUCCEEDED", (summary["error"], summary["cause"])
@@ -78,7 +89,10 @@ def _base_answered_by_the_base_weights(summary: dict[str, Any], files: tuple[Pat
 def test_vision_example_trains_on_the_images_its_manifest_lists(
     dev_assembly: Assembly, files: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    _, summary = _succeeded("vision", dev_assembly, files, tmp_path, "container/llama3-vision")
+    vision = files[0] / BUCKET / "weights" / "vision"
+    _, summary = _succeeded(
+        "vision", dev_assembly, files, tmp_path, "container/llama3-vision", vision
+    )
     # The validate step listed the images; the emulated SageMaker downloaded exactly those
     # into the images channel, and the container trained and exported Mllama from them.
     manifest = json.loads((tmp_path / "artifacts" / "images.manifest").read_text())
@@ -94,6 +108,17 @@ def test_vision_example_trains_on_the_images_its_manifest_lists(
     assert {f"s3://{BUCKET}/{key}" for key in manifest[1:]} == named and len(named) == 32
     (check,) = summary["importChecks"].values()
     assert check.startswith("ready: MllamaForConditionalGeneration")
+    # The evaluation sent each test record's image to the imported model and to the base
+    # vision weights standing in for the Bedrock base model; both answered every record.
+    report = json.loads((tmp_path / "artifacts" / "evaluation" / "report.json").read_text())
+    test_set = (bucket / "vision" / "test" / "data.jsonl").read_text().splitlines()
+    assert report["records"] == len(test_set) == 4
+    for model in ("base", "custom"):
+        assert report["models"][model]["errors"] == 0
+        tokens = report["models"][model]["outputTokens"]
+        assert tokens["count"] == report["records"] and 1 <= tokens["min"] <= tokens["max"] <= 4
+    served = summary["servedBy"][VISION_BASE]
+    assert served.startswith("EMULATED") and f"container/llama3-vision ({vision})" in served
 
 
 @pytest.mark.slow
