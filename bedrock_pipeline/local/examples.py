@@ -65,8 +65,8 @@ if __name__ == "__main__":
     base = build_files(Path(sys.argv[1]))
     root = base.parents[1]
     print(f"wrote {root}:")
-    print("  qa/{train,validation,test}.jsonl       the finance QA set")
-    print(f"  weights/base, weights/tuned            tiny Llama checkpoints (--model ...={base})")
+    print("  qa/{train,validation,test}.jsonl           the finance QA set")
+    print(f"  weights/base, weights/tuned                tiny Llama checkpoints ({base})")
     print("  vision/{train,validation,test}/data.jsonl  Converse records with images (vision.json)")
-    print("  shapes/*.png                           the images they name")
-    print("  weights/vision                         a tiny Llama 3.2 Vision checkpoint")
+    print("  shapes/*.png                               the images they name")
+    print("  weights/vision                             a tiny Llama 3.2 Vision checkpoint")

@@ -37,8 +37,12 @@ Contract for the state machine (one Lambda, three actions; ``config`` is the sam
 
 Invalid input raises pydantic ``ValidationError`` (the field and what is allowed). Environment:
 ``EvaluateEnvironment`` (``contract.EvaluateEnv``). Permissions: s3:GetObject on the test (and
-few-shot) objects, s3:GetObject/PutObject/ListBucket on the run prefix, bedrock:InvokeModel on
-every model (Converse uses the same action).
+few-shot) objects and the images their records name, s3:GetObject/PutObject/ListBucket on the
+run prefix, bedrock:InvokeModel on every model (Converse uses the same action).
+
+Records with images (Converse ``image`` blocks naming ``s3Location.uri``) are sent through
+Converse with each image's bytes; a record whose image cannot be sent is written with its own
+error (``ImageRefused``, ``ImageUnreadable``, ``ImagesNotSupported``; docs/evaluation.md).
 """
 
 from __future__ import annotations
