@@ -8,12 +8,13 @@ an image elsewhere fails planning, naming the record. Limits: ``converse_images`
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bedrock_pipeline.aws.retry import call_with_retry, error_code
+from bedrock_pipeline.aws.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, error_code
 from bedrock_pipeline.converse_images import ImageRefused, check_count, check_image
 from bedrock_pipeline.evalset import EvalRecord
 from bedrock_pipeline.formats import FormatCode, FormatError, ImageRef
@@ -58,8 +59,15 @@ class ImageReader:
     """Reads and checks images from S3 (with the throttling retries of every S3 call), keeping
     recent ones so the models asked the same record share one read. Thread-safe."""
 
-    def __init__(self, s3: Any, cache_bytes: int = CACHE_BYTES) -> None:
-        self.s3, self.cache_bytes = s3, cache_bytes
+    def __init__(
+        self,
+        s3: Any,
+        *,
+        cache_bytes: int = CACHE_BYTES,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.s3, self.cache_bytes, self.backoff, self.sleep = s3, cache_bytes, backoff, sleep
         self._cache: dict[str, bytes] = {}
         self._held = 0
         self._lock = threading.Lock()
@@ -101,7 +109,9 @@ class ImageReader:
             request["ExpectedBucketOwner"] = image.bucket_owner
         self.reads += 1
         try:
-            response = call_with_retry(self.s3.get_object, **request)
+            response = call_with_retry(
+                self.s3.get_object, backoff=self.backoff, sleep=self.sleep, **request
+            )
         except ClientError as exc:
             code = error_code(exc) or "ClientError"
             message = exc.response.get("Error", {}).get("Message", str(exc))

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from bedrock_pipeline.aws.retry import Backoff
 from bedrock_pipeline.converse_images import MAX_IMAGE_BYTES
-from bedrock_pipeline.formats import FormatError
+from bedrock_pipeline.formats import FormatError, ImageRef
 from lambdas.evaluate import steps, store
 from lambdas.evaluate.config import Batch
 from lambdas.evaluate.images import ImageReader
@@ -19,6 +20,7 @@ from tests.support.evaluation import (
     DATA,
     TEST_RECORDS,
     FakeRuntime,
+    client_error,
     image_record,
     jsonl,
     make_config,
@@ -108,3 +110,21 @@ def test_models_asked_the_same_record_share_one_read(s3: Any) -> None:
     assert reader.read(images) == reader.read(images) == {SQUARE: png()}
     assert reader.reads == 1
     assert ImageReader(s3, cache_bytes=0).read(images * 2) == {SQUARE: png()}
+
+
+def test_throttled_image_reads_are_retried(s3: Any) -> None:
+    s3.put_object(Bucket=DATA, Key="images/square.png", Body=png())
+    failures = [client_error("SlowDown", "Please reduce your request rate.", "GetObject")] * 2
+
+    class Throttled:
+        def get_object(self, **request: Any) -> Any:
+            if failures:
+                raise failures.pop()
+            return s3.get_object(**request)
+
+    sleeps: list[float] = []
+    reader = ImageReader(
+        Throttled(), backoff=Backoff(attempts=3, base_s=0.1, cap_s=1), sleep=sleeps.append
+    )
+    assert reader.read([ImageRef("png", SQUARE)]) == {SQUARE: png()}
+    assert len(sleeps) == 2

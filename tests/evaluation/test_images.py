@@ -134,6 +134,19 @@ def test_text_only_model_given_images_gets_a_clear_error_and_keeps_converse() ->
     assert [op for op, _, _ in runtime.calls] == ["converse", "converse"]
 
 
+def test_throttled_image_request_is_retried_with_the_same_bytes() -> None:
+    throttled = [client_error("ThrottlingException", "Too many requests")]
+    runtime = FakeRuntime(lambda q, m: throttled.pop() if throttled else None)
+    sleeps: list[float] = []
+    invoker = Invoker(runtime, Inference(), timeout_s=10, sleep=sleeps.append)
+    answer = invoker.answer(CUSTOM, image_prompt())
+    assert answer.output == "a square" and len(sleeps) == 1
+    first, second = runtime.requests
+    assert first == second and first["messages"][0]["content"][0]["image"]["source"] == {
+        "bytes": BYTES[A]
+    }
+
+
 def test_model_called_through_invoke_model_gets_a_clear_error_without_a_call() -> None:
     runtime = FakeRuntime()
     invoke_only = EvaluatedModel(name="qwen", model_id="arn:q", api="invoke")
