@@ -123,6 +123,12 @@ VISION = {
         ),
         (
             ["local-examples/vision/train/data.jsonl", "local-examples/weights/vision/"],
+            ["--files", "--evaluate"],
+            "the evaluation's base model us.meta.llama3-2-11b-instruct-v1:0 needs local weights: "
+            "pass --model container/llama3-vision=DIR (they answer for it)",
+        ),
+        (
+            ["local-examples/vision/train/data.jsonl", "local-examples/weights/vision/"],
             ["--files", "--model", "container/llama3-vison=WEIGHTS"],
             "--model container/llama3-vison: the run calls no such model (it calls "
             "container/llama3-vision); did you mean container/llama3-vision?",
@@ -147,11 +153,18 @@ def test_inputs_and_models_the_run_cannot_use_are_usage_errors(
     weights = tmp_path / "weights"
     weights.mkdir()
     (weights / "config.json").write_text("{}")
-    args = [str(files) if a == "--files-dir" else a.replace("WEIGHTS", str(weights)) for a in extra]
+    document = dict(VISION)
+    if "--evaluate" in extra:  # an evaluation, and no weights for its base model
+        extra = [a for a in extra if a != "--evaluate"]
+        document["evaluation"] = {
+            "testDataUri": "s3://local-examples/vision/train/data.jsonl",
+            "baseModelId": "us.meta.llama3-2-11b-instruct-v1:0",
+        }
+    args = [a.replace("WEIGHTS", str(weights)) for a in extra]
     if "--files" in args:
         args.insert(args.index("--files") + 1, str(files))
         files.mkdir(exist_ok=True)
-    assert main(["local", "start", str(_doc(tmp_path, json.dumps(VISION))), *args]) == 2
+    assert main(["local", "start", str(_doc(tmp_path, json.dumps(document))), *args]) == 2
     err = capsys.readouterr().err
     assert message in err, err
     assert "Traceback" not in err

@@ -137,6 +137,20 @@ def _unused_models(weights: dict[str, Path], spec: Any) -> str | None:
     return None
 
 
+def _missing_weights(weights: dict[str, Path], spec: Any) -> str | None:
+    """An evaluation whose base model nothing here can answer: neither it nor the run's base
+    model has --model weights (the run would fail at the evaluation, after training)."""
+    from bedrock_pipeline.run_spec import evaluation_base_model_id
+
+    compared = evaluation_base_model_id(spec)
+    if compared is None or compared in weights or spec.base_model_id in weights:
+        return None
+    return (
+        f"the evaluation's base model {compared} needs local weights: pass --model "
+        f"{spec.base_model_id}=DIR (they answer for it) or --model {compared}=DIR"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     document = _load(args.document)
     if isinstance(document, str):
@@ -156,7 +170,11 @@ def run(args: argparse.Namespace) -> int:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(document)"
         return _usage(f"{args.document}: {where}: {first['msg']}")
-    problem = _missing_input(document, args.files) or _unused_models(weights, spec)
+    problem = (
+        _missing_input(document, args.files)
+        or _unused_models(weights, spec)
+        or _missing_weights(weights, spec)
+    )
     if problem is not None:
         return _usage(f"{args.document}: {problem}")
     try:
