@@ -246,7 +246,12 @@ class EvaluateFunction(PipelineFunction):
                     "chosen per run; cross-region inference profiles route to foundation models "
                     "in other regions.",
                 ),
-                (r":inference-profile/\*$", bedrock_reason("Inference profile")),
+                (
+                    r":inference-profile/\*$",
+                    "System-defined (cross-region) inference profiles are named after the model "
+                    "they serve (us.meta.llama3-2-11b-instruct-v1:0), and the evaluation's base "
+                    "and comparison models are chosen per run; the region and account are fixed.",
+                ),
                 (
                     r":application-inference-profile/\*$",
                     bedrock_reason("Application inference profile"),
