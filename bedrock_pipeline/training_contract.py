@@ -32,6 +32,12 @@ REQUIRED_CHANNELS: tuple[str, ...] = (CHANNEL_TRAIN, CHANNEL_BASE_MODEL)
 # (s3://b/k/x.png -> $SM_CHANNEL_IMAGES/k/x.png; bedrock_pipeline.image_manifest); the container
 # never reads S3 itself.
 CHANNEL_IMAGES = "images"
+# The training job's environment variables naming each data channel's S3 source
+# (TRAINER_SOURCE_TRAIN=s3://...), so the container's errors name the dataset, not its copy in
+# the job. CreateTrainingJob's Environment values hold at most 512 characters (botocore's
+# SageMaker model); a longer URI is left out and errors name the file in the job.
+ENV_SOURCE_PREFIX = "TRAINER_SOURCE_"
+MAX_ENVIRONMENT_VALUE = 512
 OPTIONAL_CHANNELS: tuple[str, ...] = (CHANNEL_VALIDATION, CHANNEL_IMAGES)
 
 # SageMaker metric name -> key printed in the metric line.

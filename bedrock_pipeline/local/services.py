@@ -131,7 +131,7 @@ class ContainerJob:
 
     def _train(self) -> str | None:
         opt_ml = self.workdir / "opt_ml"
-        env = dict(self.environment)
+        env = {**self.environment, **self.request.get("Environment", {})}
         for channel in self.request["InputDataConfig"]:
             name = channel["ChannelName"]
             source = channel["DataSource"]["S3DataSource"]

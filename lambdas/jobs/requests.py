@@ -14,6 +14,8 @@ from bedrock_pipeline.training_contract import (
     CHANNEL_IMAGES,
     CHANNEL_TRAIN,
     CHANNEL_VALIDATION,
+    ENV_SOURCE_PREFIX,
+    MAX_ENVIRONMENT_VALUE,
     metric_definitions,
 )
 from lambdas.jobs.settings import Settings
@@ -107,6 +109,12 @@ def training(state: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
     manifest = (state.get("validation") or {}).get("imagesManifestUri")
     if manifest:
         channels.append(_channel(CHANNEL_IMAGES, manifest, data_type="ManifestFile"))
+    sources = {
+        f"{ENV_SOURCE_PREFIX}{name.upper()}": uri
+        for name, uri in ((CHANNEL_TRAIN, run["trainingDataUri"]),
+                          (CHANNEL_VALIDATION, run.get("validationDataUri")))
+        if uri and len(uri) <= MAX_ENVIRONMENT_VALUE
+    }  # fmt: skip
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": container["maxRuntimeS"]}
     if container["useSpot"]:
         stopping["MaxWaitTimeInSeconds"] = container.get("maxWaitS") or container["maxRuntimeS"]
@@ -119,6 +127,8 @@ def training(state: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
             "MetricDefinitions": metric_definitions(),
         },
         "HyperParameters": {**_hyperparameters(state), "method": container["method"]},
+        # The container's data errors name these objects instead of its copies of them.
+        "Environment": sources,
         "InputDataConfig": channels,
         "OutputDataConfig": {
             "S3OutputPath": training_output_uri(state, settings),

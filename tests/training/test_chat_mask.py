@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from training_image.trainer.chat import (
     encode,
     ensure_chat_template,
 )
-from training_image.trainer.data import DataError, load_channel
+from training_image.trainer.data import DataError, load_channel, source_name
 
 MESSAGES = {
     "system": "Answer briefly.",
@@ -139,6 +140,27 @@ def test_channel_errors_name_file_and_line(tmp_path: Path, tokenizer: Any) -> No
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"no \.jsonl files"):
         load_channel(tmp_path / "empty", tokenizer, 128)
+
+
+def test_channel_errors_name_the_datasets_s3_object_when_the_job_gives_it(
+    tmp_path: Path, tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SageMaker copies s3://team-data/support/train.jsonl into the channel as train.jsonl; the
+    # job driver names the source in TRAINER_SOURCE_TRAIN (lambdas/jobs/requests.py).
+    channel = tmp_path / "train"
+    channel.mkdir()
+    (channel / "train.jsonl").write_text(
+        json.dumps(MESSAGES) + "\n" + json.dumps({"prompt": "x", "completion": "y"}) + "\n"
+    )
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(channel))
+    monkeypatch.setenv("TRAINER_SOURCE_TRAIN", "s3://team-data/support/train.jsonl")
+    with pytest.raises(FormatError) as err:
+        load_channel(channel, tokenizer, 128)
+    assert str(err.value).startswith("s3://team-data/support/train.jsonl:2:")
+    # A prefix source: each file under its own key; another channel's files keep their path.
+    monkeypatch.setenv("TRAINER_SOURCE_TRAIN", "s3://team-data/support/")
+    assert source_name(channel / "part" / "a.jsonl") == "s3://team-data/support/part/a.jsonl"
+    assert source_name(tmp_path / "validation" / "v.jsonl") == str(tmp_path / "validation/v.jsonl")
 
 
 def test_long_records_are_truncated_or_split(tmp_path: Path, tokenizer: Any) -> None:

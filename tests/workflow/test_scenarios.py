@@ -221,6 +221,11 @@ def test_vision_training_reads_the_images_the_validate_step_listed(
     assert channels["images"]["S3DataType"] == "ManifestFile"
     assert channels["images"]["S3Uri"] == manifest
     assert {c["S3DataType"] for n, c in channels.items() if n != "images"} == {"S3Prefix"}
+    # The container's data errors name the dataset's objects, not their copies in the job.
+    assert training["Environment"] == {
+        "TRAINER_SOURCE_TRAIN": train,
+        "TRAINER_SOURCE_VALIDATION": validation,
+    }
     body = workflow.s3.get_object(
         Bucket=workflow.artifacts_bucket, Key="runs/vision-1/images.manifest"
     )["Body"].read()

@@ -6,6 +6,7 @@ validator accepts and reports errors the same way (PATH:LINE: CODE: message).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from bedrock_pipeline.formats import (
     iter_jsonl,
     to_conversation,
 )
+from bedrock_pipeline.training_contract import ENV_SOURCE_PREFIX
 from training_image.trainer.chat import IGNORE, Example, encode
 
 DATA_SUFFIXES = (".jsonl",)
@@ -42,6 +44,24 @@ class ChannelData:
     @property
     def label_tokens(self) -> int:
         return sum(sum(1 for x in e.labels if x != IGNORE) for e in self.examples)
+
+
+def source_name(path: Path) -> str:
+    """What errors call a channel file: its S3 object when the job names the channel's source
+    (``TRAINER_SOURCE_<CHANNEL>``; SageMaker copies an object to ``<channel>/<its file name>``
+    and a prefix's objects to their paths under it), else the path in the job."""
+    for variable, uri in os.environ.items():
+        if not variable.startswith(ENV_SOURCE_PREFIX) or not uri.startswith("s3://"):
+            continue
+        root = os.environ.get("SM_CHANNEL_" + variable.removeprefix(ENV_SOURCE_PREFIX))
+        if not root or not path.is_relative_to(root):
+            continue
+        relative = path.relative_to(root).as_posix()
+        if uri.endswith("/"):
+            return uri + relative
+        folder, _, file_name = uri.rpartition("/")
+        return uri if relative == file_name else f"{folder}/{relative}"
+    return str(path)
 
 
 def channel_files(directory: Path) -> list[Path]:
@@ -92,14 +112,15 @@ def load_channel(
     fmt: DatasetFormat | None = None
     records = truncated = split = 0
     for path in channel_files(directory):
+        name = source_name(path)
         with path.open("rb") as stream:
-            for line, record in iter_jsonl(stream, str(path)):
+            for line, record in iter_jsonl(stream, name):
                 if fmt is None:
-                    fmt = _detected(record, str(path), line)
+                    fmt = _detected(record, name, line)
                 records += 1
                 if (records - 1) % shards != shard:
                     continue
-                conv = _conversation(record, fmt, str(path), line)
+                conv = _conversation(record, fmt, name, line)
                 kind = _kind(fmt, prompt_completion)
                 pieces, cut = _fit(encode(tokenizer, conv, kind), max_len, kind)
                 truncated += cut and kind != "pretrain"

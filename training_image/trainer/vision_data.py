@@ -28,7 +28,7 @@ from bedrock_pipeline.model_spec import CustomizationType
 from bedrock_pipeline.registry import get_model
 from bedrock_pipeline.training_contract import CHANNEL_IMAGES
 from training_image.trainer.chat import IGNORE, render_messages
-from training_image.trainer.data import DataError, channel_files
+from training_image.trainer.data import DataError, channel_files, source_name
 
 REGISTRY_ROW = "container/llama3-vision"
 IMAGE_TOKEN = "<|image|>"
@@ -167,15 +167,16 @@ def load_vision_channel(
     examples: list[VisionExample] = []
     records = images = truncated = 0
     for path in channel_files(directory):
+        name = source_name(path)
         with path.open("rb") as stream:
-            for line, record in iter_jsonl(stream, str(path)):
-                where = f"{path}:{line}"
+            for line, record in iter_jsonl(stream, name):
+                where = f"{name}:{line}"
                 if isinstance(record, dict) and detect_format(record) is not DatasetFormat.CONVERSE:
                     raise DataError(
                         f"{where}: a vision model reads the Converse format "
                         "(bedrock-conversation-2024) only"
                     )
-                to_conversation(record, DatasetFormat.CONVERSE, path=str(path), line=line,
+                to_conversation(record, DatasetFormat.CONVERSE, path=name, line=line,
                                 dialect=dialect)  # fmt: skip
                 messages, refs = template_messages(record, images_dir, where)
                 example, cut = encode_vision(tokenizer, messages, refs, max_len)
