@@ -29,6 +29,25 @@ MANIFEST_NAME = "images.manifest"
 MAX_IMAGE_BYTES = 10 * 1000**2
 
 
+# The leading bytes of each image format the container and Converse take, enough to tell them
+# apart: the PNG signature (PNG specification, 5.2), JPEG's SOI marker and the next marker's
+# FF, GIF87a / GIF89a, and a RIFF container of form type WEBP (RFC 9649, 2).
+HEAD_BYTES = 12
+
+
+def image_format(head: bytes) -> str | None:
+    """png | jpeg | gif | webp from an object's first ``HEAD_BYTES`` bytes; None for others."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
 class ManifestError(ValueError):
     """The images cannot be listed in one manifest (another bucket, a folder, or a key that is
     no relative file path)."""

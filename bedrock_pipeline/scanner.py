@@ -55,10 +55,15 @@ class _Reject(Exception):
         self.code, self.message, self.field = code, message, field
 
 
-def _media_refs(record: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """(kind, uri, field) of each media block of a parsed Converse record."""
+def _media_refs(record: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(kind, uri, field, declared format) of each media block of a parsed Converse record."""
     return [
-        (kind, block[kind]["source"]["s3Location"]["uri"], f"messages[{i}].content[{j}].{kind}")
+        (
+            kind,
+            block[kind]["source"]["s3Location"]["uri"],
+            f"messages[{i}].content[{j}].{kind}",
+            str(block[kind].get("format", "")),
+        )
         for i, message in enumerate(record["messages"])
         for j, block in enumerate(message["content"])
         for kind in MEDIA_KINDS
@@ -158,7 +163,7 @@ class Scanner:
             for kind in media:
                 self.media.setdefault(kind, (path, line))
         if limits.images_in_dataset_bucket and bucket:
-            for kind, uri, field in _media_refs(record):
+            for kind, uri, field, _ in _media_refs(record):
                 if parse_s3_uri(uri)[0] != bucket:
                     raise _Reject(
                         "IMAGE_BUCKET",
@@ -170,12 +175,12 @@ class Scanner:
     def _channel_media(self, record: Any, path: str, line: int) -> None:
         """Media the training job reads through one manifest: each key a file path under the
         channel, all in one bucket (image_manifest)."""
-        for kind, uri, field in _media_refs(record):
+        for kind, uri, field, declared in _media_refs(record):
             try:
                 bucket, _ = object_location(uri)
             except ManifestError as exc:
                 raise _Reject("IMAGE_KEY", f"{field}: {exc}", field) from None
-            ref = MediaRef(path, line, field, kind)
+            ref = MediaRef(path, line, field, kind, declared)
             if self.media_bucket is None:
                 self.media_bucket = (bucket, ref)
             elif bucket != self.media_bucket[0]:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from bedrock_pipeline.digests import DigestIndex
 from bedrock_pipeline.hyperparameters import HyperparameterIssue, resolve_hyperparameters
-from bedrock_pipeline.image_manifest import MAX_IMAGE_BYTES
+from bedrock_pipeline.image_manifest import MAX_IMAGE_BYTES, image_format
 from bedrock_pipeline.invocation_logs import validate_invocation_logs
 from bedrock_pipeline.model_spec import CustomizationType, DatasetLimits, ModelSpec, Trainer
 from bedrock_pipeline.registry import RECOMMENDED_MIN_RECORDS, distillation_teachers
@@ -249,10 +249,17 @@ def _advise(
             log.add(Issue("hyperParameters", 0, "BATCH_SIZE_NOT_RECOMMENDED", message, "batchSize"))
 
 
-def check_media_objects(report: Report, sizes: Mapping[str, int], complete: bool) -> None:
+def check_media_objects(
+    report: Report,
+    sizes: Mapping[str, int],
+    complete: bool,
+    heads: Mapping[str, bytes] | None = None,
+) -> None:
     """Add an issue for each media object ``report.media`` names that does not exist (absent
-    from ``sizes``, {uri: bytes}) or is over ``image_manifest.MAX_IMAGE_BYTES``, at the record
-    that first names it; ``complete`` False (the lookup ran out of time) is one more error."""
+    from ``sizes``, {uri: bytes}), is over ``image_manifest.MAX_IMAGE_BYTES``, or whose first
+    bytes (``heads``, {uri: image_manifest.HEAD_BYTES bytes}, where read) are not the format its
+    block declares; each at the record that first names it. ``complete`` False (the lookups ran
+    out of time) is one more error."""
     looked_up = 0
     for uri, ref in sorted(report.media.items(), key=lambda item: (item[1].path, item[1].line)):
         size = sizes.get(uri)
@@ -272,9 +279,21 @@ def check_media_objects(report: Report, sizes: Mapping[str, int], complete: bool
                 "allowed"
             )
             report.log.add(Issue(ref.path, ref.line, "IMAGE_TOO_LARGE", message, ref.field))
+            continue
+        head = (heads or {}).get(uri)
+        found = image_format(head) if head is not None else ref.declared
+        if found != ref.declared:
+            what = f"a {found} image" if found else "no png, jpeg, gif or webp image"
+            message = f"{ref.field}: declares format '{ref.declared}' but {uri} is {what}"
+            report.log.add(Issue(ref.path, ref.line, "IMAGE_CONTENT", message, ref.field))
     if not complete:
         message = (
             f"time ran out after finding {looked_up} of {len(report.media)} named images; the "
             "rest were not looked up"
         )
         report.log.add(Issue("images", 0, "IMAGES_UNCHECKED", message))
+
+
+def existing_images(report: Report, sizes: Mapping[str, int]) -> list[str]:
+    """The named images that exist and fit: the ones whose first bytes are worth reading."""
+    return [u for u in report.media if sizes.get(u, MAX_IMAGE_BYTES + 1) <= MAX_IMAGE_BYTES]

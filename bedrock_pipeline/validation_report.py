@@ -74,6 +74,7 @@ CODES: dict[str, CodeInfo] = {
     "IMAGE_KEY": CodeInfo("error", "an image key that is no file path under the images channel"),
     "IMAGE_NOT_FOUND": CodeInfo("error", "a named image object does not exist (training reads it)"),
     "IMAGE_TOO_LARGE": CodeInfo("error", "a named image object is over the size limit"),
+    "IMAGE_CONTENT": CodeInfo("error", "an image object is not the format its block declares"),
     "IMAGES_UNCHECKED": CodeInfo("error", "time ran out before every named image was looked up"),
     "MIXED_MEDIA": CodeInfo("error", "images and videos in one dataset (one kind per dataset)"),
     "IGNORED_FIELD": CodeInfo("warning", "top-level field Bedrock does not train on"),
@@ -137,6 +138,7 @@ class MediaRef:
     line: int
     field: str
     kind: str
+    declared: str = ""  # the block's format (png | jpeg | gif | webp for images)
 
 
 @dataclass(frozen=True)

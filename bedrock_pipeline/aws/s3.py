@@ -12,6 +12,7 @@ import io
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -180,3 +181,33 @@ def object_sizes(
             next_start = wanted[done][:-1] if done < len(wanted) else ""
             token = page["NextContinuationToken"] if next_start <= last else None
     return sizes, True
+
+
+def object_heads(
+    client: Any,
+    uris: Iterable[str],
+    nbytes: int,
+    deadline: float | None = None,
+    workers: int = 16,
+) -> tuple[dict[str, bytes], bool]:
+    """({uri: its first ``nbytes`` bytes}, whether every one was read before ``deadline``, a
+    ``time.monotonic()`` value): one ranged GetObject per object (``Range: bytes=0-N``),
+    ``workers`` at a time, each through ``call_with_retry``. Raises the first error that is not
+    retried away (a missing object included: look objects up first, ``object_sizes``)."""
+
+    def head(uri: str) -> bytes:
+        bucket, key = split_s3_uri(uri)
+        response = call_with_retry(
+            client.get_object, Bucket=bucket, Key=key, Range=f"bytes=0-{nbytes - 1}"
+        )
+        return bytes(response["Body"].read())
+
+    pending = list(uris)
+    heads: dict[str, bytes] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start in range(0, len(pending), workers * 4):
+            if deadline is not None and time.monotonic() > deadline:
+                return heads, False
+            chunk = pending[start : start + workers * 4]
+            heads.update(zip(chunk, pool.map(head, chunk), strict=True))
+    return heads, True

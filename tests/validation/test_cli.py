@@ -118,7 +118,7 @@ def test_images_named_by_an_s3_dataset_are_looked_up(capsys: pytest.CaptureFixtu
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="data")
-        s3.put_object(Bucket="data", Key="img/a.png", Body=b"\x89PNG")
+        s3.put_object(Bucket="data", Key="img/a.png", Body=b"\x89PNG\r\n\x1a\n")
         body = record("img/a.png") + record("img/missing.png")
         s3.put_object(Bucket="data", Key="train.jsonl", Body=body)
         code = main(

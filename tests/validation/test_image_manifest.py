@@ -11,17 +11,20 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bedrock_pipeline.aws.s3 import object_sizes
+from bedrock_pipeline.aws.s3 import object_heads, object_sizes
 from bedrock_pipeline.image_manifest import (
+    HEAD_BYTES,
     MAX_IMAGE_BYTES,
     ManifestError,
     channel_path,
+    image_format,
     manifest_body,
 )
 from lambdas.validate.logic import DatasetValidationError, run_validation
 
 BUCKET, OTHER, ARTIFACTS = "team-data", "team-other", "team-artifacts"
 FIELD = "messages[0].content[0].image"  # the first image block of `record`
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def record(*uris: str, answer: str = "It is red.") -> str:
@@ -86,7 +89,7 @@ def put(s3: Any, bucket: str, key: str, lines: list[str]) -> str:
 def put_images(s3: Any, *uris: str, size: int = 100) -> None:
     for uri in uris:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
-        s3.put_object(Bucket=bucket, Key=key, Body=b"\x89PNG" + bytes(size))
+        s3.put_object(Bucket=bucket, Key=key, Body=PNG_SIGNATURE + bytes(size))
 
 
 def vision_event(train: str, validation: str | None = None) -> dict[str, Any]:
@@ -188,7 +191,7 @@ def test_missing_and_oversized_images_fail_validation_at_the_record_that_names_t
     assert message.startswith("2 validation error(s):")
     assert f"{train}:2: IMAGE_NOT_FOUND: {FIELD}: image {missing} does not exist" in message
     assert (
-        f"{train}:3: IMAGE_TOO_LARGE: {FIELD}: image {big} is 10,000,004 bytes; at most 10,000,000"
+        f"{train}:3: IMAGE_TOO_LARGE: {FIELD}: image {big} is 10,000,008 bytes; at most 10,000,000"
         in (message)
     )
     report = json.loads(
@@ -236,3 +239,40 @@ def test_running_out_of_time_is_an_error_not_a_missing_image(s3: Any) -> None:
         run_validation(report_event, s3=s3, artifacts_bucket=ARTIFACTS, deadline=0.0)
     assert "IMAGES_UNCHECKED: time ran out after finding 0 of 1 named images" in str(info.value)
     assert "IMAGE_NOT_FOUND" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "found"),
+    [
+        (b"\xff\xd8\xff\xe0" + bytes(20), "a jpeg image"),
+        (b"GIF89a" + bytes(20), "a gif image"),
+        (b"RIFF\x10\x00\x00\x00WEBPVP8 " + bytes(20), "a webp image"),
+        (b"%PDF-1.7\n" + bytes(20), "no png, jpeg, gif or webp image"),
+    ],
+)
+def test_an_object_that_is_not_its_declared_format_fails_at_its_record(
+    s3: Any, body: bytes, found: str
+) -> None:
+    uri = f"s3://{BUCKET}/img/scan.png"
+    s3.put_object(Bucket=BUCKET, Key="img/scan.png", Body=body)
+    put_images(s3, f"s3://{BUCKET}/img/ok.png")
+    lines = [record(f"s3://{BUCKET}/img/ok.png"), record(uri, answer="It is blue.")]
+    train = put(s3, BUCKET, "train.jsonl", lines)
+    with pytest.raises(DatasetValidationError) as info:
+        run_validation(vision_event(train), s3=s3, artifacts_bucket=ARTIFACTS)
+    message = f"{train}:2: IMAGE_CONTENT: {FIELD}: declares format 'png' but {uri} is {found}"
+    assert message in str(info.value)
+    assert str(info.value).startswith("1 validation error(s):")
+
+
+def test_only_the_first_bytes_of_each_image_are_read(s3: Any) -> None:
+    uris = [f"s3://{BUCKET}/img/{i}.png" for i in range(40)]
+    put_images(s3, *uris, size=5000)
+    ranges: list[str] = []
+    s3.meta.events.register(
+        "provide-client-params.s3.GetObject", lambda params, **_: ranges.append(params["Range"])
+    )
+    heads, complete = object_heads(s3, uris, HEAD_BYTES)
+    assert complete and set(heads) == set(uris)
+    assert all(len(h) == HEAD_BYTES and image_format(h) == "png" for h in heads.values())
+    assert ranges == [f"bytes=0-{HEAD_BYTES - 1}"] * 40
