@@ -292,7 +292,7 @@ def _check_location(location: Mapping[str, Any], where: str, kind: str, nova_uri
             "allowed after s3://",
         )
     owner = location.get("bucketOwner")
-    if owner is not None and (type(owner) is not str or not _ACCOUNT_ID.match(owner)):
+    if "bucketOwner" in location and (type(owner) is not str or not _ACCOUNT_ID.match(owner)):
         raise _Bad(
             code,
             f"{where}.bucketOwner",

@@ -45,7 +45,7 @@ def check_image(image: ImageRef, data: bytes) -> tuple[int, int]:
     if len(data) > MAX_IMAGE_BYTES:
         raise ImageRefused(
             f"image {image.uri} is {len(data):,} bytes; Converse takes at most "
-            f"{MAX_IMAGE_BYTES:,} bytes (3.75 MB) per image"
+            f"{MAX_IMAGE_BYTES:,} bytes (3.75 MiB) per image"
         )
     from PIL import Image, UnidentifiedImageError
 
@@ -54,6 +54,8 @@ def check_image(image: ImageRef, data: bytes) -> tuple[int, int]:
             found, (width, height) = opened.format, opened.size
     except (UnidentifiedImageError, OSError) as exc:
         raise ImageRefused(f"image {image.uri} is not a readable image: {exc}") from exc
+    except Exception as exc:  # Pillow's DecompressionBombError and other refusals
+        raise ImageRefused(f"image {image.uri} is refused by the image reader: {exc}") from exc
     expected = _PILLOW_FORMATS.get(image.format)
     if found != expected:
         raise ImageRefused(

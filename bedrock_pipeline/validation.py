@@ -20,7 +20,7 @@ from bedrock_pipeline.registry import RECOMMENDED_MIN_RECORDS, distillation_teac
 from bedrock_pipeline.scanner import Scanner
 from bedrock_pipeline.sources import DataSource
 from bedrock_pipeline.training_contract import batch_layout_problem
-from bedrock_pipeline.validation_report import FileStats, Issue, IssueLog, Report
+from bedrock_pipeline.validation_report import FileStats, Issue, IssueLog, MediaRef, Report
 
 DEFAULT_DIGEST_CAP = 1_000_000  # exact duplicate checks up to this many records per file
 
@@ -254,46 +254,59 @@ def check_media_objects(
     sizes: Mapping[str, int],
     complete: bool,
     heads: Mapping[str, bytes] | None = None,
+    heads_complete: bool = True,
 ) -> None:
     """Add an issue for each media object ``report.media`` names that does not exist (absent
-    from ``sizes``, {uri: bytes}), is over ``image_manifest.MAX_IMAGE_BYTES``, or whose first
-    bytes (``heads``, {uri: image_manifest.HEAD_BYTES bytes}, where read) are not the format its
-    block declares; each at the record that first names it. ``complete`` False (the lookups ran
-    out of time) is one more error."""
-    looked_up = 0
+    from ``sizes``, {uri: bytes}), is empty or over ``image_manifest.MAX_IMAGE_BYTES``, or whose
+    first bytes (``heads``, {uri: image_manifest.HEAD_BYTES bytes} of ``existing_images``) are
+    not the format its block declares; each at the record that first names it. ``complete`` /
+    ``heads_complete`` False (the lookups or the reads ran out of time) is one more error."""
+    found_count = 0
     for uri, ref in sorted(report.media.items(), key=lambda item: (item[1].path, item[1].line)):
         size = sizes.get(uri)
         if size is None:
-            if not complete:
-                continue
-            message = (
-                f"{ref.field}: {ref.kind} {uri} does not exist; the training job reads every "
-                "named image"
-            )
-            report.log.add(Issue(ref.path, ref.line, "IMAGE_NOT_FOUND", message, ref.field))
+            if complete:
+                _media_issue(report, ref, "IMAGE_NOT_FOUND", f"{uri} does not exist; the "
+                             "training job reads every named image")  # fmt: skip
             continue
-        looked_up += 1
-        if size > MAX_IMAGE_BYTES:
-            message = (
-                f"{ref.field}: {ref.kind} {uri} is {size:,} bytes; at most {MAX_IMAGE_BYTES:,} "
-                "allowed"
-            )
-            report.log.add(Issue(ref.path, ref.line, "IMAGE_TOO_LARGE", message, ref.field))
+        found_count += 1
+        if size == 0 or size > MAX_IMAGE_BYTES:
+            code = "IMAGE_CONTENT" if size == 0 else "IMAGE_TOO_LARGE"
+            what = "is empty" if size == 0 else f"is {size:,} bytes; at most {MAX_IMAGE_BYTES:,}"
+            _media_issue(report, ref, code, f"{uri} {what}" + ("" if size == 0 else " allowed"))
             continue
-        head = (heads or {}).get(uri)
-        found = image_format(head) if head is not None else ref.declared
-        if found != ref.declared:
-            what = f"a {found} image" if found else "no png, jpeg, gif or webp image"
-            message = f"{ref.field}: declares format '{ref.declared}' but {uri} is {what}"
-            report.log.add(Issue(ref.path, ref.line, "IMAGE_CONTENT", message, ref.field))
+        if heads is None:
+            continue
+        head = heads.get(uri)
+        if head is None:
+            if heads_complete:  # gone between the listing and the read
+                _media_issue(report, ref, "IMAGE_NOT_FOUND", f"{uri} does not exist")
+            continue
+        fmt = image_format(head)
+        if fmt != ref.declared:
+            what = f"a {fmt} image" if fmt else "no png, jpeg, gif or webp image"
+            message = f"declares format '{ref.declared}' but {uri} is {what}"
+            report.log.add(Issue(ref.path, ref.line, "IMAGE_CONTENT", f"{ref.field}: {message}",
+                                 ref.field))  # fmt: skip
     if not complete:
         message = (
-            f"time ran out after finding {looked_up} of {len(report.media)} named images; the "
-            "rest were not looked up"
+            f"time ran out after finding {found_count} of {len(report.media)} named images; "
+            "the rest were not looked up"
+        )
+        report.log.add(Issue("images", 0, "IMAGES_UNCHECKED", message))
+    elif not heads_complete:
+        message = (
+            f"time ran out after reading the first bytes of {len(heads or {})} of "
+            f"{found_count} images; the rest were not checked for their format"
         )
         report.log.add(Issue("images", 0, "IMAGES_UNCHECKED", message))
 
 
+def _media_issue(report: Report, ref: MediaRef, code: str, what: str) -> None:
+    message = f"{ref.field}: {ref.kind} {what}"
+    report.log.add(Issue(ref.path, ref.line, code, message, ref.field))
+
+
 def existing_images(report: Report, sizes: Mapping[str, int]) -> list[str]:
-    """The named images that exist and fit: the ones whose first bytes are worth reading."""
-    return [u for u in report.media if sizes.get(u, MAX_IMAGE_BYTES + 1) <= MAX_IMAGE_BYTES]
+    """The named images that exist, hold bytes and fit: the ones whose first bytes are read."""
+    return [u for u in report.media if 0 < sizes.get(u, 0) <= MAX_IMAGE_BYTES]

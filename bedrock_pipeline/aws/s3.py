@@ -17,15 +17,16 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
-)
-from botocore.exceptions import (
+    ClientError,
     IncompleteReadError,
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
 
-from bedrock_pipeline.aws.retry import call_with_retry, single_attempt
+from bedrock_pipeline.aws.retry import call_with_retry, error_code, single_attempt
 from bedrock_pipeline.sources import (
     READ_BUFFER_BYTES,
     DataSource,
@@ -188,26 +189,42 @@ def object_heads(
     uris: Iterable[str],
     nbytes: int,
     deadline: float | None = None,
-    workers: int = 16,
+    workers: int = 10,
 ) -> tuple[dict[str, bytes], bool]:
-    """({uri: its first ``nbytes`` bytes}, whether every one was read before ``deadline``, a
+    """({uri: its first ``nbytes`` bytes}, whether every one was tried before ``deadline``, a
     ``time.monotonic()`` value): one ranged GetObject per object (``Range: bytes=0-N``),
-    ``workers`` at a time, each through ``call_with_retry``. Raises the first error that is not
-    retried away (a missing object included: look objects up first, ``object_sizes``)."""
+    ``workers`` at a time (botocore's default connection pool holds 10), each through
+    ``call_with_retry``. An object that is gone (NoSuchKey) or empty (InvalidRange) is left
+    out; other errors that are not retried away are raised."""
 
-    def head(uri: str) -> bytes:
+    def head(uri: str) -> bytes | None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise _OutOfTime
         bucket, key = split_s3_uri(uri)
-        response = call_with_retry(
-            client.get_object, Bucket=bucket, Key=key, Range=f"bytes=0-{nbytes - 1}"
-        )
+        try:
+            response = call_with_retry(
+                client.get_object, Bucket=bucket, Key=key, Range=f"bytes=0-{nbytes - 1}"
+            )
+        except ClientError as exc:
+            if error_code(exc) in {"NoSuchKey", "404", "NotFound", "InvalidRange", "416"}:
+                return None
+            raise
         return bytes(response["Body"].read())
 
-    pending = list(uris)
     heads: dict[str, bytes] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, len(pending), workers * 4):
-            if deadline is not None and time.monotonic() > deadline:
-                return heads, False
-            chunk = pending[start : start + workers * 4]
-            heads.update(zip(chunk, pool.map(head, chunk), strict=True))
-    return heads, True
+        futures = {pool.submit(head, uri): uri for uri in uris}
+        complete = True
+        for future, uri in futures.items():
+            try:
+                got = future.result()
+            except _OutOfTime:
+                complete = False
+                continue
+            if got is not None:
+                heads[uri] = got
+    return heads, complete
+
+
+class _OutOfTime(Exception):
+    """object_heads: the deadline passed before this object's turn."""

@@ -15,7 +15,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bedrock_pipeline.aws.retry import DEFAULT_BACKOFF, Backoff, call_with_retry, error_code
-from bedrock_pipeline.converse_images import ImageRefused, check_count, check_image
+from bedrock_pipeline.converse_images import (
+    MAX_IMAGE_BYTES,
+    ImageRefused,
+    check_count,
+    check_image,
+)
 from bedrock_pipeline.evalset import EvalRecord
 from bedrock_pipeline.formats import FormatCode, FormatError, ImageRef
 from bedrock_pipeline.sources import parse_s3_uri
@@ -118,5 +123,22 @@ class ImageReader:
             raise ImageUnavailable(
                 IMAGE_UNREADABLE, f"image {image.uri}: {code}: {message}"
             ) from exc
-        body: bytes = response["Body"].read()
+        except Exception as exc:  # connection or read timeouts that outlived the retries
+            raise ImageUnavailable(
+                IMAGE_UNREADABLE, f"image {image.uri}: {type(exc).__name__}: {exc}"
+            ) from exc
+        size = int(response.get("ContentLength") or 0)
+        if size > MAX_IMAGE_BYTES:  # refused before its bytes are held in memory
+            response["Body"].close()
+            raise ImageUnavailable(
+                IMAGE_REFUSED,
+                f"image {image.uri} is {size:,} bytes; Converse takes at most "
+                f"{MAX_IMAGE_BYTES:,} bytes (3.75 MiB) per image",
+            )
+        try:
+            body: bytes = response["Body"].read()
+        except Exception as exc:  # the stream broke off
+            raise ImageUnavailable(
+                IMAGE_UNREADABLE, f"image {image.uri}: {type(exc).__name__}: {exc}"
+            ) from exc
         return body

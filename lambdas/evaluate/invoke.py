@@ -234,7 +234,8 @@ class Invoker:
                     None,
                     error_code=IMAGES_NOT_SUPPORTED,
                     error_message=f"{who} refused a record with {len(prompt.images)} "
-                    f"image(s): is it a text-only model? Bedrock: {message}",
+                    "image(s): the model takes no images, or does not serve Converse (imported "
+                    f"Qwen2-VL/Qwen2.5-VL); Bedrock: {message}",
                 )
             raise
 

@@ -141,7 +141,7 @@ def run_validation(
     if report.media:  # the objects exist, fit and are what they claim, before any job starts
         sizes, complete = object_sizes(s3, report.media, deadline)
         heads, read = object_heads(s3, existing_images(report, sizes), HEAD_BYTES, deadline)
-        check_media_objects(report, sizes, complete and read, heads)
+        check_media_objects(report, sizes, complete, heads, read)
     # The scanner kept the images to one bucket and to keys that are file paths.
     manifest = manifest_body(report.media) if report.media and report.valid else None
     result = _finish(report, s3, artifacts_bucket, key, report_uri, kms_key_id)

@@ -4,6 +4,7 @@ image breaks a limit or cannot be read gets its own error."""
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from bedrock_pipeline.converse_images import MAX_IMAGE_BYTES
 from bedrock_pipeline.formats import FormatError, ImageRef
 from lambdas.evaluate import steps, store
 from lambdas.evaluate.config import Batch
-from lambdas.evaluate.images import ImageReader
+from lambdas.evaluate.images import ImageReader, ImageUnavailable
 from lambdas.evaluate.invoke import Invoker
 from tests.support.evaluation import (
     BUCKET,
@@ -80,7 +81,7 @@ def test_over_limit_or_missing_image_fails_its_record_only(s3: Any) -> None:
         assert rows[1][model]["error"] == {
             "code": "ImageRefused",
             "message": f"image {BIG} is 3,932,161 bytes; Converse takes at most 3,932,160 "
-            "bytes (3.75 MB) per image",
+            "bytes (3.75 MiB) per image",
         }
         error = rows[2][model]["error"]
         assert error["code"] == "ImageUnreadable" and error["message"].startswith(
@@ -128,3 +129,36 @@ def test_throttled_image_reads_are_retried(s3: Any) -> None:
     )
     assert reader.read([ImageRef("png", SQUARE)]) == {SQUARE: png()}
     assert len(sleeps) == 2
+
+
+def test_an_image_the_reader_refuses_or_a_broken_read_fails_its_record_only(s3: Any) -> None:
+    # A PNG header claiming 20000 x 20000 px: Pillow refuses it as a decompression bomb (not an
+    # OSError); and a body whose stream breaks off. Neither may abort the batch.
+    header = (20000).to_bytes(4, "big") * 2 + png()[24:29]  # IHDR: width, height, the rest
+    bomb = png()[:16] + header + zlib.crc32(b"IHDR" + header).to_bytes(4, "big") + png()[33:]
+    s3.put_object(Bucket=DATA, Key="images/square.png", Body=png())
+    s3.put_object(Bucket=DATA, Key="images/big.png", Body=bomb)
+    put_test_set(s3, [image_record(SQUARE), image_record(BIG)])
+    runtime = FakeRuntime()
+    rows = evaluate(s3, runtime)
+    assert rows[0]["custom"]["error"] is None
+    for model in ("custom", "base"):
+        error = rows[1][model]["error"]
+        assert error["code"] == "ImageRefused", error
+        assert error["message"].startswith(f"image {BIG} is refused by the image reader"), error
+
+    class Broken:
+        def read(self) -> bytes:
+            raise ConnectionResetError("connection reset by peer")
+
+        def close(self) -> None:
+            pass
+
+    class BreaksOff:
+        def get_object(self, **request: Any) -> Any:
+            return {"ContentLength": 10, "Body": Broken()}
+
+    with pytest.raises(ImageUnavailable) as info:
+        ImageReader(BreaksOff()).read([ImageRef("png", SQUARE)])
+    assert info.value.code == "ImageUnreadable"
+    assert str(info.value) == (f"image {SQUARE}: ConnectionResetError: connection reset by peer")

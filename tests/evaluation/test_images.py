@@ -125,8 +125,8 @@ def test_text_only_model_given_images_gets_a_clear_error_and_keeps_converse() ->
     message = str(answer.error_message)
     assert message.startswith(
         "model custom (arn:aws:bedrock:::imported-model/custom-v) refused a record with "
-        "2 image(s): is it a text-only model? Bedrock: This model doesn't support the image "
-        "content block"
+        "2 image(s): the model takes no images, or does not serve Converse (imported "
+        "Qwen2-VL/Qwen2.5-VL); Bedrock: This model doesn't support the image content block"
     )
     # The refusal is about the images: the model's text records still go through Converse.
     text = invoker.answer(CUSTOM, build_prompt(None, (Turn("user", "Capital of France?"),)))

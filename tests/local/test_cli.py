@@ -168,3 +168,22 @@ def test_inputs_and_models_the_run_cannot_use_are_usage_errors(
     err = capsys.readouterr().err
     assert message in err, err
     assert "Traceback" not in err
+
+
+def test_each_model_the_evaluation_calls_needs_weights_here(tmp_path: Path) -> None:
+    from bedrock_pipeline.client.commands.local import _missing_weights
+    from bedrock_pipeline.run_spec import parse_run_spec
+
+    evaluation = {
+        "testDataUri": "s3://local-examples/vision/test/data.jsonl",
+        "baseModelId": "us.meta.llama3-2-11b-instruct-v1:0",
+        "comparisonModels": [{"name": "nova", "modelId": "amazon.nova-lite-v1:0"}],
+    }
+    spec = parse_run_spec({**VISION, "evaluation": evaluation})
+    base = {"container/llama3-vision": tmp_path}
+    assert _missing_weights({}, spec) is not None
+    assert _missing_weights(base, spec) == (
+        "evaluation.comparisonModels nova (amazon.nova-lite-v1:0) needs local weights: pass "
+        "--model amazon.nova-lite-v1:0=DIR"
+    )
+    assert _missing_weights({**base, "amazon.nova-lite-v1:0": tmp_path}, spec) is None

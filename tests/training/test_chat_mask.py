@@ -161,6 +161,11 @@ def test_channel_errors_name_the_datasets_s3_object_when_the_job_gives_it(
     monkeypatch.setenv("TRAINER_SOURCE_TRAIN", "s3://team-data/support/")
     assert source_name(channel / "part" / "a.jsonl") == "s3://team-data/support/part/a.jsonl"
     assert source_name(tmp_path / "validation" / "v.jsonl") == str(tmp_path / "validation/v.jsonl")
+    # A SageMaker job sets no SM_CHANNEL_*: the channel is /opt/ml/input/data/<name>.
+    monkeypatch.delenv("SM_CHANNEL_TRAIN")
+    monkeypatch.setenv("TRAINER_SOURCE_TRAIN", "s3://team-data/support/train.jsonl")
+    job_copy = Path("/opt/ml/input/data/train/train.jsonl")
+    assert source_name(job_copy) == "s3://team-data/support/train.jsonl"
 
 
 def test_long_records_are_truncated_or_split(tmp_path: Path, tokenizer: Any) -> None:

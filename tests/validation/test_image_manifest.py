@@ -276,3 +276,24 @@ def test_only_the_first_bytes_of_each_image_are_read(s3: Any) -> None:
     assert complete and set(heads) == set(uris)
     assert all(len(h) == HEAD_BYTES and image_format(h) == "png" for h in heads.values())
     assert ranges == [f"bytes=0-{HEAD_BYTES - 1}"] * 40
+
+
+def test_an_empty_image_fails_at_its_record_and_is_not_read(s3: Any) -> None:
+    empty = f"s3://{BUCKET}/img/empty.png"
+    s3.put_object(Bucket=BUCKET, Key="img/empty.png", Body=b"")
+    put_images(s3, f"s3://{BUCKET}/img/ok.png")
+    lines = [record(f"s3://{BUCKET}/img/ok.png"), record(empty, answer="It is blue.")]
+    train = put(s3, BUCKET, "train.jsonl", lines)
+    with pytest.raises(DatasetValidationError) as info:
+        run_validation(vision_event(train), s3=s3, artifacts_bucket=ARTIFACTS)
+    assert f"{train}:2: IMAGE_CONTENT: {FIELD}: image {empty} is empty" in str(info.value)
+
+
+def test_reads_leave_out_objects_that_are_gone_or_empty(s3: Any) -> None:
+    ok, empty, gone = (f"s3://{BUCKET}/img/{n}.png" for n in ("ok", "empty", "gone"))
+    put_images(s3, ok)
+    s3.put_object(Bucket=BUCKET, Key="img/empty.png", Body=b"")
+    heads, complete = object_heads(s3, [ok, empty, gone], HEAD_BYTES)
+    assert complete and list(heads) == [ok]
+    heads, complete = object_heads(s3, [ok], HEAD_BYTES, deadline=0.0)
+    assert not complete and heads == {}

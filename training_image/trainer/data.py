@@ -49,12 +49,18 @@ class ChannelData:
 def source_name(path: Path) -> str:
     """What errors call a channel file: its S3 object when the job names the channel's source
     (``TRAINER_SOURCE_<CHANNEL>``; SageMaker copies an object to ``<channel>/<its file name>``
-    and a prefix's objects to their paths under it), else the path in the job."""
+    and a prefix's objects to their paths under it), else the path in the job. The channel's
+    folder is ``SM_CHANNEL_<CHANNEL>`` where set, else SageMaker's ``/opt/ml/input/data/<name>``
+    (``sagemaker.Paths``: this image does not install the toolkit that sets SM_CHANNEL_*)."""
+    from training_image.trainer.sagemaker import OPT_ML
+
     for variable, uri in os.environ.items():
         if not variable.startswith(ENV_SOURCE_PREFIX) or not uri.startswith("s3://"):
             continue
-        root = os.environ.get("SM_CHANNEL_" + variable.removeprefix(ENV_SOURCE_PREFIX))
-        if not root or not path.is_relative_to(root):
+        channel = variable.removeprefix(ENV_SOURCE_PREFIX)
+        default = OPT_ML / "input" / "data" / channel.lower()
+        root = os.environ.get(f"SM_CHANNEL_{channel}") or str(default)
+        if not path.is_relative_to(root):
             continue
         relative = path.relative_to(root).as_posix()
         if uri.endswith("/"):

@@ -138,17 +138,26 @@ def _unused_models(weights: dict[str, Path], spec: Any) -> str | None:
 
 
 def _missing_weights(weights: dict[str, Path], spec: Any) -> str | None:
-    """An evaluation whose base model nothing here can answer: neither it nor the run's base
-    model has --model weights (the run would fail at the evaluation, after training)."""
+    """An evaluation a model of which nothing here can answer: neither the base model nor the
+    run's base model has --model weights, or a comparison model has none (the run would fail
+    at the evaluation, after training)."""
     from bedrock_pipeline.run_spec import evaluation_base_model_id
 
     compared = evaluation_base_model_id(spec)
-    if compared is None or compared in weights or spec.base_model_id in weights:
+    if compared is None:
         return None
-    return (
-        f"the evaluation's base model {compared} needs local weights: pass --model "
-        f"{spec.base_model_id}=DIR (they answer for it) or --model {compared}=DIR"
-    )
+    if compared not in weights and spec.base_model_id not in weights:
+        return (
+            f"the evaluation's base model {compared} needs local weights: pass --model "
+            f"{spec.base_model_id}=DIR (they answer for it) or --model {compared}=DIR"
+        )
+    for model in spec.evaluation.comparison_models:
+        if model.model_id not in weights:
+            return (
+                f"evaluation.comparisonModels {model.name} ({model.model_id}) needs local "
+                f"weights: pass --model {model.model_id}=DIR"
+            )
+    return None
 
 
 def run(args: argparse.Namespace) -> int:

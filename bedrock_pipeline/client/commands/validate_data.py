@@ -183,7 +183,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, s3: Any = None) -> 
             if problem is None:
                 raise
             bucket = split_s3_uri(next(iter(report.media)))[0]
-            return error(COMMAND, f"s3://{bucket}/ (listing the images' folders): {problem}")
+            return error(COMMAND, f"s3://{bucket}/ (looking the images up): {problem}")
     return _write(args, report, out)
 
 
