@@ -92,6 +92,11 @@ class Authorizer:
 
     def check(self, call: Call) -> Decision:
         role = self.model.function_role(*call.function)
+        return self.check_as(role, call, in_vpc=self.model.in_vpc(*call.function))
+
+    def check_as(self, role: str, call: Call, *, in_vpc: bool) -> Decision:
+        """``call`` made with ``role``'s credentials, from inside the project's VPC or not (a
+        service acting with a passed role: ``tools/audit/authz/jobs.py``)."""
         decision = Decision(call, role)
         base = self._context(role)
         tags = self._tags(call.params)
@@ -110,7 +115,7 @@ class Authorizer:
                 f"no resource of {iam_action(call.service, call.operation)} "
                 f"({', '.join(underived)}) can be derived from the call's parameters"
             )
-        endpoint_id, endpoint = self._endpoint(call, decision)
+        endpoint_id, endpoint = self._endpoint(call, decision, in_vpc)
         network = {"aws:sourcevpce": endpoint_id, "aws:sourcevpc": self.model.vpc_id}
         for access in needed:
             context = dict(base)
@@ -144,11 +149,11 @@ class Authorizer:
         }
 
     def _endpoint(
-        self, call: Call, decision: Decision
+        self, call: Call, decision: Decision, in_vpc: bool
     ) -> tuple[str | None, list[Statement] | None]:
         """(id, policy) of the VPC endpoint the call goes through; (None, None) outside the VPC.
         A policy of None is AWS's default full-access endpoint policy."""
-        if not self.model.in_vpc(*call.function):
+        if not in_vpc:
             return None, None
         import botocore.session
 
@@ -184,6 +189,8 @@ class Authorizer:
         if kms_actions:
             for access in needed:
                 key = self._store_key(access.resource)
+                if access.action == "s3:PutObject" and call.params.get("SSEKMSKeyId"):
+                    key = str(call.params["SSEKMSKeyId"])  # the key the writer names wins
                 if key is None:
                     continue
                 host = SERVICE_HOST.get(call.service, call.service)

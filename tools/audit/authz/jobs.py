@@ -10,8 +10,9 @@ input channel (API_S3DataSource.html) it lists the prefix and reads every object
 key the object was stored under (the bucket's default key) and for the writes with the named
 key, under the same role (UsingKMSEncryption.html, "permissions").
 
-``training_job_denials`` decides each of those requests with the project's authorizer (identity
-policy, bucket policy, key policy, S3 endpoint policy) and returns why each denied one is.
+``training_job_denials`` decides each of those calls as the project's authorizer decides the
+handlers' (identity policy, bucket policy, key policy, S3 endpoint policy) and returns why each
+denied one is.
 """
 
 from __future__ import annotations
@@ -21,44 +22,44 @@ from typing import Any
 
 from bedrock_pipeline.image_manifest import manifest_key
 from bedrock_pipeline.sources import split_s3_uri
-from tools.audit.authz.calls import Authorizer
+from tools.audit.authz.calls import Authorizer, Call
 from tools.audit.authz.deployment import Deployment
-from tools.audit.authz.policy import Request
 
 # One object under each S3Prefix channel stands for all of them (IAM matches keys by pattern).
 PREFIX_SAMPLE = "any-object"
 
 
-def _object(bucket: str, key: str) -> str:
-    return f"arn:aws:s3:::{bucket}/{key}"
-
-
-def training_job_reads(
+def training_job_calls(
     request: Mapping[str, Any], manifests: Mapping[str, list[Any]]
-) -> list[tuple[str, str, str, dict[str, str]]]:
-    """(action, resource, what, extra condition keys) of SageMaker's reads for the request's
-    input channels and its model write. ``manifests``: each ManifestFile channel's manifest
+) -> list[Call]:
+    """SageMaker's S3 calls for the request's input channels and its model write, each named
+    by what it is for (``Call.caller``). ``manifests``: each ManifestFile channel's manifest
     (its S3 URI -> the parsed JSON array), as the job will read it."""
-    out: list[tuple[str, str, str, dict[str, str]]] = []
+
+    def call(what: str, operation: str, **params: Any) -> Call:
+        return Call("training job", ("", "SageMaker"), what, "s3", operation, params)
+
+    out: list[Call] = []
     for channel in request["InputDataConfig"]:
         name, source = channel["ChannelName"], channel["DataSource"]["S3DataSource"]
         bucket, key = split_s3_uri(source["S3Uri"])
         if source["S3DataType"] == "ManifestFile":
-            out.append(("s3:GetObject", _object(bucket, key), f"channel {name}: manifest", {}))
+            out.append(call(f"channel {name}: manifest", "GetObject", Bucket=bucket, Key=key))
             head, *suffixes = manifests[source["S3Uri"]]
             listed, prefix = split_s3_uri(head["prefix"])
             out += [
-                ("s3:GetObject", _object(listed, prefix + s), f"channel {name}: {s}", {})
+                call(f"channel {name}: {s}", "GetObject", Bucket=listed, Key=prefix + s)
                 for s in suffixes
             ]
         else:
-            listing = {"s3:prefix": key}
-            out.append(("s3:ListBucket", f"arn:aws:s3:::{bucket}", f"channel {name}", listing))
+            out.append(call(f"channel {name}", "ListObjectsV2", Bucket=bucket, Prefix=key))
             sample = key + PREFIX_SAMPLE if key.endswith("/") else key
-            out.append(("s3:GetObject", _object(bucket, sample), f"channel {name}: {sample}", {}))
+            out.append(call(f"channel {name}: {sample}", "GetObject", Bucket=bucket, Key=sample))
     bucket, key = split_s3_uri(request["OutputDataConfig"]["S3OutputPath"])
     model = f"{key}{request['TrainingJobName']}/output/model/model.safetensors"
-    out.append(("s3:PutObject", _object(bucket, model), "the trained model", {}))
+    output_key = request["OutputDataConfig"].get("KmsKeyId")
+    encryption = {"SSEKMSKeyId": output_key} if output_key else {}
+    out.append(call("the trained model", "PutObject", Bucket=bucket, Key=model, **encryption))
     return out
 
 
@@ -73,42 +74,15 @@ def training_job_denials(
 def training_job_check(
     authorizer: Authorizer, request: Mapping[str, Any], manifests: Mapping[str, list[Any]]
 ) -> tuple[int, list[str]]:
-    """(requests decided, why each denied one is) for SageMaker's S3 and KMS requests with the
-    job's role (``training_job_denials``)."""
-    role = str(request["RoleArn"])
-    model, d = authorizer.model, authorizer.d
-    found = model.endpoint("s3")
-    endpoint_id, endpoint = found if found else (None, None)
-    base = {
-        "aws:principalarn": role,
-        "aws:principalaccount": d.account,
-        "aws:requestedregion": d.region,
-        "aws:securetransport": "true",
-        "aws:viaawsservice": "false",
-        **({"aws:sourcevpce": endpoint_id, "aws:sourcevpc": model.vpc_id} if endpoint_id else {}),
-    }
-    kms = {
-        **base,
-        "kms:viaservice": f"s3.{d.region}.amazonaws.com",
-        "kms:calleraccount": d.account,
-        "aws:viaawsservice": "true",
-    }
-    output_key = request["OutputDataConfig"].get("KmsKeyId")
-    denials: list[str] = []
-    decided = 0
-    for action, resource, what, extra in training_job_reads(request, manifests):
-        bucket = resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
-        checks = [(Request(role, action, resource, {**base, **extra}), endpoint)]
-        if action == "s3:GetObject" and model.encryption.get(bucket):
-            checks.append((Request(role, "kms:Decrypt", model.encryption[bucket], kms), None))
-        if action == "s3:PutObject" and output_key:
-            checks.append((Request(role, "kms:GenerateDataKey", output_key, kms), None))
-        for check, policy in checks:
-            decided += 1
-            reason = authorizer.denial(_with_owner(authorizer, check), policy)
-            if reason:
-                denials.append(f"{what}: {check.action} on {check.resource}: {reason}")
-    return decided, denials
+    """(requests decided, why each denied one is) for SageMaker's calls with the job's role,
+    from inside the VPC: the authorizer's own decision of each call (``Authorizer.check_as``:
+    the S3 endpoint policy, and the KMS requests S3 makes, the write's with the key it names)."""
+    decisions = [
+        authorizer.check_as(str(request["RoleArn"]), call, in_vpc=True)
+        for call in training_job_calls(request, manifests)
+    ]
+    denials = [f"{d.call.caller}: {line}" for d in decisions for line in d.denials]
+    return sum(len(d.checked) for d in decisions), denials
 
 
 def vision_run_request(deployment: Deployment) -> tuple[dict[str, Any], dict[str, list[Any]]]:
@@ -153,15 +127,3 @@ def vision_run_request(deployment: Deployment) -> tuple[dict[str, Any], dict[str
     }
     listed = [{"prefix": f"s3://{data}/"}, "vision/images/0001.png"]
     return requests.training(state, settings), {manifest: listed}
-
-
-def _with_owner(authorizer: Authorizer, request: Request) -> Request:
-    owner = authorizer.resource_account(request.resource)
-    if owner is None:
-        return request
-    return Request(
-        request.principal,
-        request.action,
-        request.resource,
-        {**request.context, "aws:resourceaccount": owner},
-    )
