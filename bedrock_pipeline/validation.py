@@ -266,28 +266,29 @@ def check_media_objects(
         size = sizes.get(uri)
         if size is None:
             if complete:
-                _media_issue(report, ref, "IMAGE_NOT_FOUND", f"{uri} does not exist; the "
-                             "training job reads every named image")  # fmt: skip
+                text = f"{ref.kind} {uri} does not exist; the training job reads every named image"
+                _media_issue(report, ref, "IMAGE_NOT_FOUND", text)
             continue
         found_count += 1
-        if size == 0 or size > MAX_IMAGE_BYTES:
-            code = "IMAGE_CONTENT" if size == 0 else "IMAGE_TOO_LARGE"
-            what = "is empty" if size == 0 else f"is {size:,} bytes; at most {MAX_IMAGE_BYTES:,}"
-            _media_issue(report, ref, code, f"{uri} {what}" + ("" if size == 0 else " allowed"))
+        if size == 0:
+            _media_issue(report, ref, "IMAGE_CONTENT", f"{ref.kind} {uri} is empty")
+            continue
+        if size > MAX_IMAGE_BYTES:
+            text = f"{ref.kind} {uri} is {size:,} bytes; at most {MAX_IMAGE_BYTES:,} allowed"
+            _media_issue(report, ref, "IMAGE_TOO_LARGE", text)
             continue
         if heads is None:
             continue
         head = heads.get(uri)
         if head is None:
             if heads_complete:  # gone between the listing and the read
-                _media_issue(report, ref, "IMAGE_NOT_FOUND", f"{uri} does not exist")
+                _media_issue(report, ref, "IMAGE_NOT_FOUND", f"{ref.kind} {uri} does not exist")
             continue
         fmt = image_format(head)
         if fmt != ref.declared:
             what = f"a {fmt} image" if fmt else "no png, jpeg, gif or webp image"
-            message = f"declares format '{ref.declared}' but {uri} is {what}"
-            report.log.add(Issue(ref.path, ref.line, "IMAGE_CONTENT", f"{ref.field}: {message}",
-                                 ref.field))  # fmt: skip
+            text = f"declares format '{ref.declared}' but {uri} is {what}"
+            _media_issue(report, ref, "IMAGE_CONTENT", text)
     if not complete:
         message = (
             f"time ran out after finding {found_count} of {len(report.media)} named images; "
@@ -302,9 +303,9 @@ def check_media_objects(
         report.log.add(Issue("images", 0, "IMAGES_UNCHECKED", message))
 
 
-def _media_issue(report: Report, ref: MediaRef, code: str, what: str) -> None:
-    message = f"{ref.field}: {ref.kind} {what}"
-    report.log.add(Issue(ref.path, ref.line, code, message, ref.field))
+def _media_issue(report: Report, ref: MediaRef, code: str, text: str) -> None:
+    """``code`` at the record that first names the object, its message led by the field."""
+    report.log.add(Issue(ref.path, ref.line, code, f"{ref.field}: {text}", ref.field))
 
 
 def existing_images(report: Report, sizes: Mapping[str, int]) -> list[str]:
