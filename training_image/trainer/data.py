@@ -21,6 +21,7 @@ from bedrock_pipeline.formats import (
 )
 from bedrock_pipeline.training_contract import ENV_SOURCE_PREFIX
 from training_image.trainer.chat import IGNORE, Example, encode
+from training_image.trainer.sagemaker import channel_dir
 
 DATA_SUFFIXES = (".jsonl",)
 
@@ -50,16 +51,11 @@ def source_name(path: Path) -> str:
     """What errors call a channel file: its S3 object when the job names the channel's source
     (``TRAINER_SOURCE_<CHANNEL>``; SageMaker copies an object to ``<channel>/<its file name>``
     and a prefix's objects to their paths under it), else the path in the job. The channel's
-    folder is ``SM_CHANNEL_<CHANNEL>`` where set, else SageMaker's ``/opt/ml/input/data/<name>``
-    (``sagemaker.Paths``: this image does not install the toolkit that sets SM_CHANNEL_*)."""
-    from training_image.trainer.sagemaker import OPT_ML
-
+    folder is ``sagemaker.channel_dir``'s."""
     for variable, uri in os.environ.items():
         if not variable.startswith(ENV_SOURCE_PREFIX) or not uri.startswith("s3://"):
             continue
-        channel = variable.removeprefix(ENV_SOURCE_PREFIX)
-        default = OPT_ML / "input" / "data" / channel.lower()
-        root = os.environ.get(f"SM_CHANNEL_{channel}") or str(default)
+        root = channel_dir(variable.removeprefix(ENV_SOURCE_PREFIX).lower())
         if not path.is_relative_to(root):
             continue
         relative = path.relative_to(root).as_posix()

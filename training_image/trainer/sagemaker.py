@@ -35,6 +35,14 @@ class ContractError(ValueError):
     """A required input of the training job is missing; names it and where it was looked for."""
 
 
+def channel_dir(name: str, env: Mapping[str, str] | None = None) -> Path:
+    """Where the job finds channel ``name``: ``SM_CHANNEL_<NAME>`` where set, else SageMaker's
+    ``/opt/ml/input/data/<name>`` (this image does not install the toolkit that sets
+    SM_CHANNEL_*)."""
+    env = os.environ if env is None else env
+    return Path(env.get(f"SM_CHANNEL_{name.upper()}", OPT_ML / "input" / "data" / name))
+
+
 @dataclass(frozen=True)
 class Paths:
     hyperparameters: Path
@@ -53,7 +61,7 @@ class Paths:
         env = os.environ if env is None else env
 
         def channel(name: str) -> Path:
-            return Path(env.get(f"SM_CHANNEL_{name.upper()}", OPT_ML / "input" / "data" / name))
+            return channel_dir(name, env)
 
         config_dir = Path(env.get("SM_INPUT_CONFIG_DIR", OPT_ML / "input" / "config"))
         validation = channel(CHANNEL_VALIDATION)
