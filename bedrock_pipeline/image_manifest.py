@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from bedrock_pipeline.sources import parse_s3_uri
 
@@ -46,6 +47,14 @@ def image_format(head: bytes) -> str | None:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
     return None
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    """An image object's size in bytes and its first bytes (``aws.s3.object_heads``)."""
+
+    size: int
+    head: bytes
 
 
 class ManifestError(ValueError):

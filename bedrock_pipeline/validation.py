@@ -13,7 +13,7 @@ from typing import Literal
 
 from bedrock_pipeline.digests import DigestIndex
 from bedrock_pipeline.hyperparameters import HyperparameterIssue, resolve_hyperparameters
-from bedrock_pipeline.image_manifest import MAX_IMAGE_BYTES, image_format
+from bedrock_pipeline.image_manifest import MAX_IMAGE_BYTES, ObjectHead, image_format
 from bedrock_pipeline.invocation_logs import validate_invocation_logs
 from bedrock_pipeline.model_spec import CustomizationType, DatasetLimits, ModelSpec, Trainer
 from bedrock_pipeline.registry import RECOMMENDED_MIN_RECORDS, distillation_teachers
@@ -249,56 +249,35 @@ def _advise(
             log.add(Issue("hyperParameters", 0, "BATCH_SIZE_NOT_RECOMMENDED", message, "batchSize"))
 
 
-def check_media_objects(
-    report: Report,
-    sizes: Mapping[str, int],
-    complete: bool,
-    heads: Mapping[str, bytes] | None = None,
-    heads_complete: bool = True,
-) -> None:
+def check_media_objects(report: Report, heads: Mapping[str, ObjectHead], complete: bool) -> None:
     """Add an issue for each media object ``report.media`` names that does not exist (absent
-    from ``sizes``, {uri: bytes}), is empty or over ``image_manifest.MAX_IMAGE_BYTES``, or whose
-    first bytes (``heads``, {uri: image_manifest.HEAD_BYTES bytes} of ``existing_images``) are
-    not the format its block declares; each at the record that first names it. ``complete`` /
-    ``heads_complete`` False (the lookups or the reads ran out of time) is one more error."""
-    found_count = 0
+    from ``heads``, ``aws.s3.object_heads``'s sizes and first ``image_manifest.HEAD_BYTES``
+    bytes), is empty or over ``image_manifest.MAX_IMAGE_BYTES``, or whose first bytes are not
+    the format its block declares; each at the record that first names it. ``complete`` False
+    (the lookups ran out of time) is one more error."""
     for uri, ref in sorted(report.media.items(), key=lambda item: (item[1].path, item[1].line)):
-        size = sizes.get(uri)
-        if size is None:
+        found = heads.get(uri)
+        if found is None:
             if complete:
                 text = f"{ref.kind} {uri} does not exist; the training job reads every named image"
                 _media_issue(report, ref, "IMAGE_NOT_FOUND", text)
             continue
-        found_count += 1
-        if size == 0:
+        if found.size == 0:
             _media_issue(report, ref, "IMAGE_CONTENT", f"{ref.kind} {uri} is empty")
             continue
-        if size > MAX_IMAGE_BYTES:
-            text = f"{ref.kind} {uri} is {size:,} bytes; at most {MAX_IMAGE_BYTES:,} allowed"
+        if found.size > MAX_IMAGE_BYTES:
+            text = f"{ref.kind} {uri} is {found.size:,} bytes; at most {MAX_IMAGE_BYTES:,} allowed"
             _media_issue(report, ref, "IMAGE_TOO_LARGE", text)
             continue
-        if heads is None:
-            continue
-        head = heads.get(uri)
-        if head is None:
-            if heads_complete:  # gone between the listing and the read
-                _media_issue(report, ref, "IMAGE_NOT_FOUND", f"{ref.kind} {uri} does not exist")
-            continue
-        fmt = image_format(head)
+        fmt = image_format(found.head)
         if fmt != ref.declared:
             what = f"a {fmt} image" if fmt else "no png, jpeg, gif or webp image"
             text = f"declares format '{ref.declared}' but {uri} is {what}"
             _media_issue(report, ref, "IMAGE_CONTENT", text)
     if not complete:
         message = (
-            f"time ran out after finding {found_count} of {len(report.media)} named images; "
+            f"time ran out after finding {len(heads)} of {len(report.media)} named images; "
             "the rest were not looked up"
-        )
-        report.log.add(Issue("images", 0, "IMAGES_UNCHECKED", message))
-    elif not heads_complete:
-        message = (
-            f"time ran out after reading the first bytes of {len(heads or {})} of "
-            f"{found_count} images; the rest were not checked for their format"
         )
         report.log.add(Issue("images", 0, "IMAGES_UNCHECKED", message))
 
@@ -306,8 +285,3 @@ def check_media_objects(
 def _media_issue(report: Report, ref: MediaRef, code: str, text: str) -> None:
     """``code`` at the record that first names the object, its message led by the field."""
     report.log.add(Issue(ref.path, ref.line, code, f"{ref.field}: {text}", ref.field))
-
-
-def existing_images(report: Report, sizes: Mapping[str, int]) -> list[str]:
-    """The named images that exist, hold bytes and fit: the ones whose first bytes are read."""
-    return [u for u in report.media if 0 < sizes.get(u, 0) <= MAX_IMAGE_BYTES]

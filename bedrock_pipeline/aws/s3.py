@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from botocore.exceptions import (
 )
 
 from bedrock_pipeline.aws.retry import call_with_retry, error_code, single_attempt
+from bedrock_pipeline.image_manifest import ObjectHead
 from bedrock_pipeline.sources import (
     READ_BUFFER_BYTES,
     DataSource,
@@ -139,65 +139,21 @@ def log_objects(prefix_uri: str, s3: Any) -> list[S3Object]:
     return [S3Object(f"s3://{bucket}/{k}", s3) for k in keys if k.endswith(".gz")]
 
 
-def object_sizes(
-    client: Any, uris: Iterable[str], deadline: float | None = None
-) -> tuple[dict[str, int], bool]:
-    """({uri: size in bytes} of the objects among ``uris`` that exist, whether every one was
-    looked up before ``deadline``, a ``time.monotonic()`` value).
-
-    Lists each folder the keys sit in (ListObjectsV2 with ``Delimiter="/"``, so never its
-    subfolders' objects), starting just before the next named key: a page that ends before it
-    is followed by a jump (``StartAfter``), not by the next page. So the calls are bounded by
-    the named keys, and by the folder's entries / 1,000 where named keys are dense, instead of
-    one HeadObject per object. Raises botocore's ClientError (after retries) as the calls do."""
-    folders: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for uri in uris:
-        bucket, key = split_s3_uri(uri)
-        folders[(bucket, key.rpartition("/")[0] + "/" if "/" in key else "")].add(key)
-    sizes: dict[str, int] = {}
-    for (bucket, prefix), keys in sorted(folders.items()):
-        wanted = sorted(keys)
-        done = 0  # wanted[:done] sort at or before what was listed so far
-        token: str | None = None
-        while done < len(wanted):
-            if deadline is not None and time.monotonic() > deadline:
-                return sizes, False
-            request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
-            if token:
-                request["ContinuationToken"] = token
-            elif len(wanted[done]) > len(prefix) + 1:
-                request["StartAfter"] = wanted[done][:-1]  # sorts just before wanted[done]
-            page = call_with_retry(client.list_objects_v2, **request)
-            for item in page.get("Contents", ()):
-                if item["Key"] in keys:
-                    sizes[f"s3://{bucket}/{item['Key']}"] = int(item["Size"])
-            entries = [i["Key"] for i in page.get("Contents", ())]
-            entries += [p["Prefix"] for p in page.get("CommonPrefixes", ())]
-            if not page.get("IsTruncated") or not entries:
-                break
-            last = max(entries)
-            while done < len(wanted) and wanted[done] <= last:
-                done += 1
-            # The next page continues where this one ended; a jump skips what lies between.
-            next_start = wanted[done][:-1] if done < len(wanted) else ""
-            token = page["NextContinuationToken"] if next_start <= last else None
-    return sizes, True
-
-
 def object_heads(
     client: Any,
     uris: Iterable[str],
     nbytes: int,
     deadline: float | None = None,
     workers: int = 10,
-) -> tuple[dict[str, bytes], bool]:
-    """({uri: its first ``nbytes`` bytes}, whether every one was tried before ``deadline``, a
-    ``time.monotonic()`` value): one ranged GetObject per object (``Range: bytes=0-N``),
-    ``workers`` at a time (botocore's default connection pool holds 10), each through
-    ``call_with_retry``. An object that is gone (NoSuchKey) or empty (InvalidRange) is left
-    out; other errors that are not retried away are raised."""
+) -> tuple[dict[str, ObjectHead], bool]:
+    """({uri: ObjectHead} of the objects among ``uris`` that exist, whether every one was
+    tried before ``deadline``, a ``time.monotonic()`` value): one ranged GetObject per object
+    (``Range: bytes=0-N``; the size is the total of its ``Content-Range``), ``workers`` at a
+    time (botocore's default connection pool holds 10), each through ``call_with_retry``. An
+    object that does not exist (NoSuchKey) is left out; an empty one (InvalidRange: no byte
+    to return) has size 0. Other errors that are not retried away are raised."""
 
-    def head(uri: str) -> bytes | None:
+    def head(uri: str) -> ObjectHead | None:
         if deadline is not None and time.monotonic() > deadline:
             raise _OutOfTime
         bucket, key = split_s3_uri(uri)
@@ -206,12 +162,17 @@ def object_heads(
                 client.get_object, Bucket=bucket, Key=key, Range=f"bytes=0-{nbytes - 1}"
             )
         except ClientError as exc:
-            if error_code(exc) in {"NoSuchKey", "404", "NotFound", "InvalidRange", "416"}:
+            code = error_code(exc)
+            if code in {"InvalidRange", "416"}:
+                return ObjectHead(0, b"")
+            if code in {"NoSuchKey", "404", "NotFound"}:
                 return None
             raise
-        return bytes(response["Body"].read())
+        data = bytes(response["Body"].read())
+        total = str(response.get("ContentRange", "")).rpartition("/")[2]
+        return ObjectHead(int(total) if total.isdigit() else len(data), data)
 
-    heads: dict[str, bytes] = {}
+    heads: dict[str, ObjectHead] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(head, uri): uri for uri in uris}
         complete = True

@@ -14,14 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bedrock_pipeline.aws.retry import call_with_retry
-from bedrock_pipeline.aws.s3 import S3Object, log_objects, object_heads, object_sizes
+from bedrock_pipeline.aws.s3 import S3Object, log_objects, object_heads
 from bedrock_pipeline.image_manifest import HEAD_BYTES, manifest_body, manifest_key
 from bedrock_pipeline.model_spec import CustomizationType, Trainer
 from bedrock_pipeline.patterns import RUN_NAME
 from bedrock_pipeline.registry import UnknownModelError, get_model
 from bedrock_pipeline.validation import (
     check_media_objects,
-    existing_images,
     validate_dataset,
     validate_invocation_log_run,
 )
@@ -139,9 +138,7 @@ def run_validation(
         gpus=spec.gpus,
     )
     if report.media:  # the objects exist, fit and are what they claim, before any job starts
-        sizes, complete = object_sizes(s3, report.media, deadline)
-        heads, read = object_heads(s3, existing_images(report, sizes), HEAD_BYTES, deadline)
-        check_media_objects(report, sizes, complete, heads, read)
+        check_media_objects(report, *object_heads(s3, report.media, HEAD_BYTES, deadline))
     # The scanner kept the images to one bucket and to keys that are file paths.
     manifest = manifest_body(report.media) if report.media and report.valid else None
     result = _finish(report, s3, artifacts_bucket, key, report_uri, kms_key_id)

@@ -11,11 +11,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bedrock_pipeline.aws.s3 import object_heads, object_sizes
+from bedrock_pipeline.aws.s3 import object_heads
 from bedrock_pipeline.image_manifest import (
     HEAD_BYTES,
     MAX_IMAGE_BYTES,
     ManifestError,
+    ObjectHead,
     channel_path,
     image_format,
     manifest_body,
@@ -204,32 +205,20 @@ def test_missing_and_oversized_images_fail_validation_at_the_record_that_names_t
     assert "runs/run-1/images.manifest" not in [o["Key"] for o in listed]
 
 
-def test_sizes_come_from_listing_each_folder_not_one_request_per_image(s3: Any) -> None:
-    named = [f"s3://{BUCKET}/photos/{i:04d}.png" for i in range(0, 2500, 2)]  # 1,250 images
-    put_images(s3, *named, *(f"s3://{BUCKET}/photos/{i:04d}.png" for i in range(1, 2500, 2)))
-    put_images(s3, f"s3://{BUCKET}/root.png", f"s3://{BUCKET}/photos/deeper/x.png")
-    calls: list[dict[str, Any]] = []
-    s3.meta.events.register("provide-client-params.s3.*", lambda params, **_: calls.append(params))
-    uris = [*named, f"s3://{BUCKET}/root.png", f"s3://{BUCKET}/photos/9999.png"]
-    sizes, complete = object_sizes(s3, uris)
-    assert complete and set(sizes) == set(named) | {f"s3://{BUCKET}/root.png"}
-    # 2,500 objects in photos/ (1,000 per page) and one in the root: 4 listings, no HeadObject;
-    # photos/deeper/ is not listed (Delimiter "/").
-    assert len(calls) == 4 and all(c["Delimiter"] == "/" for c in calls)
-
-
-def test_a_few_images_in_a_large_folder_cost_a_few_listings(s3: Any) -> None:
-    # 3,000 objects and 100 subfolders in one folder; three named images far apart: each
-    # listing starts just before the next named key instead of paging through the folder.
-    folder = [f"s3://{BUCKET}/big/{i:05d}.png" for i in range(3000)]
-    put_images(s3, *folder, *(f"s3://{BUCKET}/big/sub{i:03d}/x.png" for i in range(100)))
-    named = [folder[5], folder[1500], folder[2999], f"s3://{BUCKET}/big/01500x.png"]
-    calls: list[dict[str, Any]] = []
-    s3.meta.events.register("provide-client-params.s3.*", lambda params, **_: calls.append(params))
-    sizes, complete = object_sizes(s3, named)
-    assert complete and set(sizes) == set(named[:3])
-    assert len(calls) <= 4, calls
-    assert all("ContinuationToken" not in c for c in calls)
+def test_one_ranged_read_per_image_gives_its_size_and_first_bytes(s3: Any) -> None:
+    # The size is the total of Content-Range, so no listing and no HeadObject are needed;
+    # an object shorter than the range comes back whole.
+    big, small = f"s3://{BUCKET}/photos/big.png", f"s3://{BUCKET}/photos/small.png"
+    put_images(s3, big, size=5000)
+    s3.put_object(Bucket=BUCKET, Key="photos/small.png", Body=PNG_SIGNATURE[:5])
+    calls: list[str] = []
+    s3.meta.events.register(
+        "provide-client-params.s3.*", lambda model, **_: calls.append(model.name)
+    )
+    heads, complete = object_heads(s3, [big, small], HEAD_BYTES)
+    assert complete and calls == ["GetObject", "GetObject"]
+    assert heads[big] == ObjectHead(len(PNG_SIGNATURE) + 5000, (PNG_SIGNATURE + bytes(4))[:12])
+    assert heads[small] == ObjectHead(5, PNG_SIGNATURE[:5])
 
 
 def test_running_out_of_time_is_an_error_not_a_missing_image(s3: Any) -> None:
@@ -274,11 +263,12 @@ def test_only_the_first_bytes_of_each_image_are_read(s3: Any) -> None:
     )
     heads, complete = object_heads(s3, uris, HEAD_BYTES)
     assert complete and set(heads) == set(uris)
-    assert all(len(h) == HEAD_BYTES and image_format(h) == "png" for h in heads.values())
+    assert all(len(h.head) == HEAD_BYTES and image_format(h.head) == "png" for h in heads.values())
+    assert {h.size for h in heads.values()} == {len(PNG_SIGNATURE) + 5000}
     assert ranges == [f"bytes=0-{HEAD_BYTES - 1}"] * 40
 
 
-def test_an_empty_image_fails_at_its_record_and_is_not_read(s3: Any) -> None:
+def test_an_empty_image_fails_at_its_record(s3: Any) -> None:
     empty = f"s3://{BUCKET}/img/empty.png"
     s3.put_object(Bucket=BUCKET, Key="img/empty.png", Body=b"")
     put_images(s3, f"s3://{BUCKET}/img/ok.png")
@@ -289,11 +279,11 @@ def test_an_empty_image_fails_at_its_record_and_is_not_read(s3: Any) -> None:
     assert f"{train}:2: IMAGE_CONTENT: {FIELD}: image {empty} is empty" in str(info.value)
 
 
-def test_reads_leave_out_objects_that_are_gone_or_empty(s3: Any) -> None:
+def test_reads_leave_out_objects_that_are_gone_and_size_empty_ones_0(s3: Any) -> None:
     ok, empty, gone = (f"s3://{BUCKET}/img/{n}.png" for n in ("ok", "empty", "gone"))
     put_images(s3, ok)
     s3.put_object(Bucket=BUCKET, Key="img/empty.png", Body=b"")
     heads, complete = object_heads(s3, [ok, empty, gone], HEAD_BYTES)
-    assert complete and list(heads) == [ok]
+    assert complete and set(heads) == {ok, empty} and heads[empty] == ObjectHead(0, b"")
     heads, complete = object_heads(s3, [ok], HEAD_BYTES, deadline=0.0)
     assert not complete and heads == {}

@@ -138,9 +138,9 @@ def _unused_models(weights: dict[str, Path], spec: Any) -> str | None:
 
 
 def _missing_weights(weights: dict[str, Path], spec: Any) -> str | None:
-    """An evaluation a model of which nothing here can answer: neither the base model nor the
-    run's base model has --model weights, or a comparison model has none (the run would fail
-    at the evaluation, after training)."""
+    """Why the evaluation would call a model that has no local weights: neither its base model
+    nor the run's base model has --model weights, or a comparison model has none (the run
+    would fail at the evaluation, after training). None when every model can answer."""
     from bedrock_pipeline.run_spec import evaluation_base_model_id
 
     compared = evaluation_base_model_id(spec)

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from bedrock_pipeline.aws.errors import environment_problem
 from bedrock_pipeline.aws.s3 import client as s3_client
-from bedrock_pipeline.aws.s3 import log_objects, object_heads, object_sizes, source_for
+from bedrock_pipeline.aws.s3 import log_objects, object_heads, source_for
 from bedrock_pipeline.client.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -53,7 +53,6 @@ from bedrock_pipeline.training_contract import (
 )
 from bedrock_pipeline.validation import (
     check_media_objects,
-    existing_images,
     validate_dataset,
     validate_invocation_log_run,
 )
@@ -175,9 +174,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, s3: Any = None) -> 
     if report.media and s3 is not None:
         # Image objects the records name (the dataset is on S3): each exists and fits.
         try:
-            image_sizes, complete = object_sizes(s3, report.media)
-            heads, _ = object_heads(s3, existing_images(report, image_sizes), HEAD_BYTES)
-            check_media_objects(report, image_sizes, complete, heads)
+            check_media_objects(report, *object_heads(s3, report.media, HEAD_BYTES))
         except Exception as exc:
             problem = environment_problem(exc)
             if problem is None:
