@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bedrock_pipeline.aws.retry import call_with_retry
+from bedrock_pipeline.aws.s3 import list_objects
 from bedrock_pipeline.import_check import (
     CONFIG,
     INDEX,
@@ -55,18 +56,10 @@ def read_s3_header(s3: Any, bucket: str, key: str, size: int) -> ShardHeader | s
 
 def list_prefix(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
     """Top-level objects under the prefix (name -> bytes); nested folders are not the model's."""
-    files: dict[str, int] = {}
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
-        if token:
-            kwargs["ContinuationToken"] = token
-        page = call_with_retry(s3.list_objects_v2, **kwargs)
-        for obj in page.get("Contents", []):
-            files[obj["Key"][len(prefix) :]] = int(obj["Size"])
-        token = page.get("NextContinuationToken")
-        if not token:
-            break
+    files = {
+        item["Key"][len(prefix) :]: int(item["Size"])
+        for item in list_objects(s3, bucket, prefix, delimiter="/")
+    }
     files.pop("", None)  # the "directory" placeholder object, if any
     return files
 

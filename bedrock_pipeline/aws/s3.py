@@ -118,18 +118,27 @@ def client(profile: str | None = None) -> Any:
     return boto3.session.Session(profile_name=profile).client("s3", config=single_attempt())
 
 
-def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
-    """Keys under ``prefix`` in S3's order. Paged by hand, not with a paginator: each
-    ListObjectsV2 call can throttle and goes through ``call_with_retry``."""
+def list_objects(
+    s3: Any, bucket: str, prefix: str, delimiter: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """The objects (ListObjectsV2 ``Contents`` items) under ``prefix`` in S3's order; with
+    ``delimiter`` "/" only those directly under it. Paged by hand, not with a paginator: each
+    call can throttle and goes through ``call_with_retry``."""
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    if delimiter:
+        kwargs["Delimiter"] = delimiter
     while True:
         page = call_with_retry(s3.list_objects_v2, **kwargs)
-        for item in page.get("Contents", []):
-            yield item["Key"]
+        yield from page.get("Contents", [])
         token = page.get("NextContinuationToken")
         if not page.get("IsTruncated") or not token:
             return
         kwargs["ContinuationToken"] = token
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+    """Keys under ``prefix`` in S3's order (``list_objects``)."""
+    return (item["Key"] for item in list_objects(s3, bucket, prefix))
 
 
 def log_objects(prefix_uri: str, s3: Any) -> list[S3Object]:
